@@ -1,0 +1,22 @@
+//! Customer facts (stream `customer-<id>`).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CustomerRegistered {
+    pub customer_id: String,
+    /// Normalised digits only (see the phone rules in `specs/onec.md`).
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub telegram_id: Option<i64>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// A Telegram account was linked to an existing customer (Mini App login).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CustomerTelegramLinked {
+    pub customer_id: String,
+    pub telegram_id: i64,
+}

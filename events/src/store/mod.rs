@@ -1,0 +1,36 @@
+//! The PostgreSQL event store (DESIGN §2).
+//!
+//! All writes go through the SQL function `ledger_append` (migrations/0001), so the
+//! single-call path ([`EventStore::append`], one round trip, autocommit) and the transactional
+//! path ([`EventStore::append_in`], inside a command's own transaction next to inline projections)
+//! have exactly the same semantics.
+
+mod append;
+mod error;
+mod feed;
+mod read;
+mod recorded;
+
+pub use append::{AppendOutcome, AppendRequest, ExpectedVersion};
+pub use error::{AppendError, VersionConflict};
+pub use feed::{FeedBatch, FeedPosition};
+pub use read::RawEvent;
+pub use recorded::{ReadError, RecordedEvent};
+
+use sqlx::PgPool;
+
+/// Cheap to clone: a handle on the pool.
+#[derive(Clone, Debug)]
+pub struct EventStore {
+    pool: PgPool,
+}
+
+impl EventStore {
+    pub fn new(pool: PgPool) -> Self {
+        EventStore { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}

@@ -1,0 +1,184 @@
+//! Reading streams and the raw log.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgConnection, PgExecutor, Row};
+use uuid::Uuid;
+
+use super::recorded::{ReadError, RecordedEvent, EVENT_COLUMNS};
+use super::EventStore;
+use crate::stream::StreamId;
+
+/// An event exactly as stored (payload not upcast), for operators inspecting the log.
+#[derive(Clone, Debug, Serialize)]
+pub struct RawEvent {
+    pub position: i64,
+    pub stream_id: String,
+    pub stream_version: i64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub schema_version: i32,
+    pub payload: serde_json::Value,
+    pub metadata: serde_json::Value,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl EventStore {
+    /// Events of one stream with a version above `after_version`, in version order.
+    pub async fn read_stream(
+        &self,
+        stream: &StreamId,
+        after_version: i64,
+    ) -> Result<Vec<RecordedEvent>, ReadError> {
+        read_stream(&self.pool, stream, after_version).await
+    }
+
+    /// [`Self::read_stream`] inside the caller's transaction (after locking the stream, a
+    /// command decides on exactly what it will append after).
+    pub async fn read_stream_in(
+        &self,
+        connection: &mut PgConnection,
+        stream: &StreamId,
+        after_version: i64,
+    ) -> Result<Vec<RecordedEvent>, ReadError> {
+        read_stream(connection, stream, after_version).await
+    }
+
+    /// Locks streams for a decision inside a transaction, in stream-id order (the order
+    /// `ledger_append` locks in, so the two cannot deadlock), and returns their versions in the
+    /// order given. A command that locks first can append with `Exact` versions that cannot
+    /// conflict, which is how batch paths avoid retry storms under contention.
+    pub async fn lock_streams(
+        &self,
+        connection: &mut PgConnection,
+        streams: &[StreamId],
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        let ids: Vec<&str> = streams.iter().map(StreamId::as_str).collect();
+        let types: Vec<&str> = streams.iter().map(StreamId::stream_type).collect();
+        sqlx::query(
+            "INSERT INTO streams (stream_id, stream_type, version) \
+             SELECT s.id, s.type, 0 FROM unnest($1::text[], $2::text[]) AS s(id, type) ORDER BY s.id \
+             ON CONFLICT ON CONSTRAINT streams_pkey DO NOTHING",
+        )
+        .bind(&ids)
+        .bind(&types)
+        .execute(&mut *connection)
+        .await?;
+        let rows = sqlx::query(
+            "SELECT s.ord, st.version FROM unnest($1::text[]) WITH ORDINALITY AS s(id, ord) \
+             JOIN streams st ON st.stream_id = s.id ORDER BY st.stream_id FOR UPDATE OF st",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *connection)
+        .await?;
+        let mut versions = vec![0_i64; streams.len()];
+        for row in rows {
+            let ordinal: i64 = row.try_get("ord")?;
+            versions[usize::try_from(ordinal - 1).expect("ordinals start at 1")] =
+                row.try_get("version")?;
+        }
+        Ok(versions)
+    }
+
+    /// The number of events in a stream (0 when it has none).
+    pub async fn stream_version(&self, stream: &StreamId) -> Result<i64, sqlx::Error> {
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM streams WHERE stream_id = $1")
+                .bind(stream.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(version.unwrap_or(0))
+    }
+
+    /// The event that carries an idempotency key, if any.
+    pub async fn find_by_idempotency_key(
+        &self,
+        key: &str,
+    ) -> Result<Option<RecordedEvent>, ReadError> {
+        let query = format!("SELECT {EVENT_COLUMNS} FROM events WHERE idempotency_key = $1");
+        let row = sqlx::query(&query).bind(key).fetch_optional(&self.pool).await?;
+        row.as_ref().map(RecordedEvent::from_row).transpose()
+    }
+
+    /// The highest position assigned so far (0 for an empty log). Positions of transactions
+    /// still open or rolled back may be missing below it.
+    pub async fn head_position(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events")
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    /// The raw log by position (operators' view; projectors use the commit-ordered feed).
+    pub async fn read_raw(&self, after_position: i64, limit: i64) -> Result<Vec<RawEvent>, sqlx::Error> {
+        sqlx::query(
+            "SELECT global_position, stream_id, stream_version, event_id, event_type, \
+             schema_version, payload, metadata, recorded_at FROM events \
+             WHERE global_position > $1 ORDER BY global_position LIMIT $2",
+        )
+        .bind(after_position)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(raw_event)
+        .collect()
+    }
+
+    /// A whole stream as stored, with its version.
+    pub async fn read_raw_stream(
+        &self,
+        stream: &StreamId,
+    ) -> Result<(i64, Vec<RawEvent>), sqlx::Error> {
+        let events = sqlx::query(
+            "SELECT global_position, stream_id, stream_version, event_id, event_type, \
+             schema_version, payload, metadata, recorded_at FROM events \
+             WHERE stream_id = $1 ORDER BY stream_version",
+        )
+        .bind(stream.as_str())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(raw_event)
+        .collect::<Result<Vec<_>, _>>()?;
+        let version = events.last().map_or(0, |event| event.stream_version);
+        Ok((version, events))
+    }
+}
+
+async fn read_stream<'c>(
+    executor: impl PgExecutor<'c>,
+    stream: &StreamId,
+    after_version: i64,
+) -> Result<Vec<RecordedEvent>, ReadError> {
+    let query = format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND stream_version > $2 \
+         ORDER BY stream_version"
+    );
+    let rows = sqlx::query(&query)
+        .bind(stream.as_str())
+        .bind(after_version)
+        .fetch_all(executor)
+        .await?;
+    let events = rows.iter().map(RecordedEvent::from_row).collect::<Result<Vec<_>, _>>()?;
+    for (expected_version, event) in (after_version + 1..).zip(&events) {
+        assert_eq!(
+            event.stream_version, expected_version,
+            "stream {stream} has a gap or disorder at version {expected_version}"
+        );
+    }
+    Ok(events)
+}
+
+fn raw_event(row: &sqlx::postgres::PgRow) -> Result<RawEvent, sqlx::Error> {
+    Ok(RawEvent {
+        position: row.try_get("global_position")?,
+        stream_id: row.try_get("stream_id")?,
+        stream_version: row.try_get("stream_version")?,
+        event_id: row.try_get("event_id")?,
+        event_type: row.try_get("event_type")?,
+        schema_version: row.try_get("schema_version")?,
+        payload: row.try_get("payload")?,
+        metadata: row.try_get("metadata")?,
+        recorded_at: row.try_get("recorded_at")?,
+    })
+}

@@ -1,0 +1,246 @@
+//! The event store against a real PostgreSQL (each test gets its own database).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use futures::future::join_all;
+use ledger_events::domain::CustomerRegistered;
+use ledger_events::{
+    AppendError, AppendOutcome, AppendRequest, DomainEvent, EventMetadata, EventStore,
+    ExpectedVersion, FeedPosition, Fingerprint, Idempotency, Source, StreamId,
+};
+use rand::{seq::SliceRandom, Rng, SeedableRng};
+use sqlx::PgPool;
+use tokio::sync::Barrier;
+
+fn registered(customer_id: &str, name: &str) -> DomainEvent {
+    CustomerRegistered {
+        customer_id: customer_id.into(),
+        phone: None,
+        telegram_id: None,
+        name: Some(name.into()),
+    }
+    .into()
+}
+
+fn request(stream: &StreamId, expected: ExpectedVersion, name: &str) -> AppendRequest {
+    AppendRequest::new(EventMetadata::new(Source::Api, "test"))
+        .expect(stream, expected)
+        .event(stream, registered(stream.entity_id(), name))
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn two_writers_with_the_same_expected_version_exactly_one_wins(pool: PgPool) {
+    let store = EventStore::new(pool);
+    for round in 0..20 {
+        let stream = StreamId::customer(&format!("race-{round}"));
+        store.append(&request(&stream, ExpectedVersion::NoStream, "first")).await.unwrap();
+
+        let barrier = Arc::new(Barrier::new(2));
+        let writers = (0..2).map(|writer| {
+            let (store, barrier, stream) = (store.clone(), barrier.clone(), stream.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let name = format!("writer-{writer}");
+                store.append(&request(&stream, ExpectedVersion::Exact(1), &name)).await
+            })
+        });
+        let results: Vec<_> = join_all(writers).await.into_iter().map(Result::unwrap).collect();
+
+        let winners = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(winners, 1, "round {round}: exactly one writer succeeds");
+        let loser = results.into_iter().find_map(Result::err).expect("one writer failed");
+        match loser {
+            AppendError::VersionConflict(conflicts) => {
+                assert_eq!(conflicts.len(), 1);
+                assert_eq!(conflicts[0].stream_id, stream.as_str());
+                assert_eq!((conflicts[0].expected, conflicts[0].actual), (1, 2));
+            }
+            other => panic!("round {round}: expected a version conflict, got {other:?}"),
+        }
+        assert_eq!(store.stream_version(&stream).await.unwrap(), 2);
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn fifty_concurrent_appends_with_one_key_make_one_event(pool: PgPool) {
+    let store = EventStore::new(pool.clone());
+    let stream = StreamId::customer("idempotent");
+    let key = "test:create:42";
+    let fingerprint = Fingerprint::of(&("create", "42", "100.00"));
+    let barrier = Arc::new(Barrier::new(50));
+
+    let appends = (0..50).map(|_| {
+        let (store, barrier, stream) = (store.clone(), barrier.clone(), stream.clone());
+        let idempotency = Idempotency::new(key, fingerprint.clone());
+        tokio::spawn(async move {
+            let request = request(&stream, ExpectedVersion::Any, "same").idempotent(idempotency);
+            barrier.wait().await;
+            store.append(&request).await
+        })
+    });
+    let outcomes: Vec<AppendOutcome> = join_all(appends)
+        .await
+        .into_iter()
+        .map(|joined| joined.unwrap().expect("every duplicate gets the original result"))
+        .collect();
+
+    let appended = outcomes.iter().filter(|o| !o.is_duplicate()).count();
+    assert_eq!(appended, 1, "exactly one append wrote an event");
+    let original = outcomes[0].keyed_event();
+    for outcome in &outcomes {
+        assert_eq!(outcome.keyed_event(), original, "all 50 results are identical");
+        assert_eq!(outcome.position(), original.position);
+    }
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_id = $1")
+        .bind(stream.as_str())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 1);
+    assert_eq!(store.stream_version(&stream).await.unwrap(), 1);
+
+    let different = request(&stream, ExpectedVersion::Any, "other content")
+        .idempotent(Idempotency::new(key, Fingerprint::of(&("create", "42", "999.00"))));
+    match store.append(&different).await {
+        Err(AppendError::IdempotencyConflict { key: conflicting, original: first }) => {
+            assert_eq!(conflicting, key);
+            assert_eq!(first.position, original.position);
+        }
+        other => panic!("expected an idempotency conflict, got {other:?}"),
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_multi_stream_append_is_all_or_nothing(pool: PgPool) {
+    let store = EventStore::new(pool);
+    let (a, b) = (StreamId::customer("a"), StreamId::customer("b"));
+    store.append(&request(&b, ExpectedVersion::NoStream, "b1")).await.unwrap();
+
+    // b is at version 1, so expecting "no stream" fails and a must not be written either.
+    let both = AppendRequest::new(EventMetadata::new(Source::Api, "test"))
+        .expect(&a, ExpectedVersion::NoStream)
+        .expect(&b, ExpectedVersion::NoStream)
+        .event(&a, registered("a", "a1"))
+        .event(&b, registered("b", "b2"));
+    assert!(matches!(store.append(&both).await, Err(AppendError::VersionConflict(_))));
+    assert_eq!(store.stream_version(&a).await.unwrap(), 0);
+    assert!(store.read_stream(&a, 0).await.unwrap().is_empty());
+
+    let both = AppendRequest::new(EventMetadata::new(Source::Api, "test"))
+        .expect(&a, ExpectedVersion::NoStream)
+        .expect(&b, ExpectedVersion::Exact(1))
+        .event(&a, registered("a", "a1"))
+        .event(&b, registered("b", "b2"))
+        .event(&a, registered("a", "a2"));
+    let written = store.append(&both).await.unwrap();
+    let versions: Vec<(String, i64)> = written
+        .appended()
+        .iter()
+        .map(|e| (e.stream_id.to_string(), e.stream_version))
+        .collect();
+    assert_eq!(
+        versions,
+        [("customer-a".into(), 1), ("customer-b".into(), 2), ("customer-a".into(), 2)]
+    );
+    let tx_ids: HashSet<i64> = written.appended().iter().map(|e| e.tx_id).collect();
+    assert_eq!(tx_ids.len(), 1, "one transaction");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_log_refuses_updates_and_deletes(pool: PgPool) {
+    let store = EventStore::new(pool.clone());
+    store
+        .append(&request(&StreamId::customer("x"), ExpectedVersion::Any, "x"))
+        .await
+        .unwrap();
+    for statement in [
+        "UPDATE events SET payload = '{}'",
+        "DELETE FROM events",
+        "TRUNCATE events",
+    ] {
+        let error = sqlx::query(statement).execute(&pool).await.unwrap_err();
+        assert!(
+            error.to_string().contains("append-only"),
+            "{statement}: {error}"
+        );
+    }
+}
+
+/// The feed must never hand out an event while an earlier-starting transaction that could still
+/// commit before it is open, and must never skip one. 200 rounds of random interleavings of
+/// open transactions, commits and rollbacks, with a reader polling in between.
+#[sqlx::test(migrations = "../migrations")]
+async fn the_feed_never_skips_a_late_commit(pool: PgPool) {
+    let store = EventStore::new(pool.clone());
+    let seed: u64 = rand::thread_rng().gen();
+    println!("gap test seed: {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+
+    let mut reader = FeedPosition::START;
+    let mut handed_out: Vec<(i64, String, i64)> = Vec::new();
+    let mut committed: HashSet<i64> = HashSet::new();
+
+    for round in 0..200 {
+        let writers = rng.gen_range(2..=4);
+        let mut open = Vec::new();
+        for writer in 0..writers {
+            let mut transaction = pool.begin().await.unwrap();
+            let stream = StreamId::customer(&format!("r{round}-w{writer}"));
+            let events = rng.gen_range(1..=3);
+            let mut request = AppendRequest::new(EventMetadata::new(Source::Api, "gap"))
+                .expect(&stream, ExpectedVersion::NoStream);
+            for n in 0..events {
+                request.push_event(&stream, registered(stream.entity_id(), &format!("e{n}")));
+            }
+            let outcome = store.append_in(&mut transaction, &request).await.unwrap();
+            let positions: Vec<i64> = outcome.appended().iter().map(|e| e.position).collect();
+            open.push((transaction, positions));
+            poll(&store, &mut reader, &mut handed_out, &committed).await;
+        }
+        open.shuffle(&mut rng);
+        for (transaction, positions) in open {
+            if rng.gen_bool(0.15) {
+                transaction.rollback().await.unwrap();
+            } else {
+                transaction.commit().await.unwrap();
+                committed.extend(positions);
+            }
+            poll(&store, &mut reader, &mut handed_out, &committed).await;
+        }
+    }
+    // Everything is committed now: one more read must drain the rest.
+    poll(&store, &mut reader, &mut handed_out, &committed).await;
+
+    let delivered: HashSet<i64> = handed_out.iter().map(|(position, _, _)| *position).collect();
+    assert_eq!(delivered.len(), handed_out.len(), "no event handed out twice");
+    assert_eq!(delivered, committed, "every committed event handed out, nothing else");
+    let mut versions: BTreeMap<&str, i64> = BTreeMap::new();
+    for (_, stream, version) in &handed_out {
+        let previous = versions.insert(stream, *version).unwrap_or(0);
+        assert_eq!(*version, previous + 1, "stream {stream} in version order");
+    }
+}
+
+async fn poll(
+    store: &EventStore,
+    reader: &mut FeedPosition,
+    handed_out: &mut Vec<(i64, String, i64)>,
+    committed: &HashSet<i64>,
+) {
+    loop {
+        let batch = store.read_global_feed(*reader, 7).await.unwrap();
+        for event in &batch.events {
+            assert!(
+                committed.contains(&event.position),
+                "position {} handed out before its transaction committed",
+                event.position
+            );
+            handed_out.push((event.position, event.stream_id.to_string(), event.stream_version));
+        }
+        *reader = batch.end(*reader);
+        if batch.reached_horizon {
+            return;
+        }
+    }
+}

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Builds and runs the Ledger server: `scripts/run.sh [serve options...]`.
+# Installs the PostgreSQL server programs first if needed; the server starts its own private
+# PostgreSQL cluster (src/embedded_pg.rs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/ensure-postgres.sh
+exec cargo run --release --bin ledger -- serve "$@"
