@@ -38,3 +38,9 @@ pub fn store_cashback_issued(store_id: &str) -> String {
 pub fn store_cashback_redeemed(store_id: &str) -> String {
     format!("store:{store_id}:cashback_redeemed")
 }
+
+/// Where a payment in one currency meets an order priced in another (Payme pays UZS for a USD
+/// order): each currency balances on its own through this account.
+pub fn fx_conversion() -> String {
+    "fx:conversion".to_owned()
+}

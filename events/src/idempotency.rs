@@ -55,9 +55,18 @@ mod tests {
 
     #[test]
     fn equal_fields_give_equal_fingerprints() {
-        let a = Fingerprint::of(&Request { kind: "debit", amount: "3.00" });
-        let b = Fingerprint::of(&Request { kind: "debit", amount: "3.00" });
-        let c = Fingerprint::of(&Request { kind: "debit", amount: "3.01" });
+        let a = Fingerprint::of(&Request {
+            kind: "debit",
+            amount: "3.00",
+        });
+        let b = Fingerprint::of(&Request {
+            kind: "debit",
+            amount: "3.00",
+        });
+        let c = Fingerprint::of(&Request {
+            kind: "debit",
+            amount: "3.01",
+        });
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_eq!(a.as_str().len(), 64);

@@ -24,7 +24,9 @@ pub struct Currency(String);
 pub enum MoneyError {
     #[error("currency must be a three-letter upper-case ISO 4217 code (or XTR)")]
     InvalidCurrency,
-    #[error("amount must be a positive decimal with at most {max_fraction_digits} fractional digits")]
+    #[error(
+        "amount must be a positive decimal with at most {max_fraction_digits} fractional digits"
+    )]
     InvalidAmount { max_fraction_digits: u32 },
 }
 
@@ -54,8 +56,9 @@ impl Currency {
     /// Digits after the decimal point of the minor unit. Our API allows at most two, so
     /// currencies with three (BHD, KWD, ...) are still handled in hundredths.
     pub fn minor_unit_digits(&self) -> u32 {
-        const WHOLE_UNIT_CURRENCIES: [&str; 9] =
-            ["XTR", "JPY", "KRW", "VND", "CLP", "ISK", "PYG", "UGX", "XAF"];
+        const WHOLE_UNIT_CURRENCIES: [&str; 9] = [
+            "XTR", "JPY", "KRW", "VND", "CLP", "ISK", "PYG", "UGX", "XAF",
+        ];
         if WHOLE_UNIT_CURRENCIES.contains(&self.0.as_str()) {
             0
         } else {
@@ -102,14 +105,18 @@ impl Currency {
     /// Formats minor units as decimal text with the currency's digits (`15000` UZS → `"150.00"`).
     pub fn format_minor(&self, minor: i64) -> String {
         let mut value = Decimal::from(minor);
-        value.set_scale(self.minor_unit_digits()).expect("scale of 0 or 2 is valid");
+        value
+            .set_scale(self.minor_unit_digits())
+            .expect("scale of 0 or 2 is valid");
         value.to_string()
     }
 
     /// Minor units as an exact decimal number of whole units.
     pub fn minor_to_decimal(&self, minor: i64) -> Decimal {
         let mut value = Decimal::from(minor);
-        value.set_scale(self.minor_unit_digits()).expect("scale of 0 or 2 is valid");
+        value
+            .set_scale(self.minor_unit_digits())
+            .expect("scale of 0 or 2 is valid");
         value
     }
 }

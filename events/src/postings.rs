@@ -80,7 +80,10 @@ impl Postings {
     /// Panics when `amount_minor` is not positive: callers decide amounts before building
     /// postings, so a zero or negative amount here is a programming error.
     pub fn transfer(debit: String, credit: String, amount_minor: i64, currency: &Currency) -> Self {
-        assert!(amount_minor > 0, "transfer amount must be positive, got {amount_minor}");
+        assert!(
+            amount_minor > 0,
+            "transfer amount must be positive, got {amount_minor}"
+        );
         Postings(vec![
             Posting {
                 account: debit,

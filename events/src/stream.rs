@@ -55,7 +55,9 @@ impl StreamId {
 
     /// The part before the first `-`: `order`, `payme_tx`, ...
     pub fn stream_type(&self) -> &str {
-        self.0.split_once('-').map_or(self.0.as_str(), |(kind, _)| kind)
+        self.0
+            .split_once('-')
+            .map_or(self.0.as_str(), |(kind, _)| kind)
     }
 
     /// The part after the first `-`: the entity's own id.

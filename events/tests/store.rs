@@ -34,7 +34,10 @@ async fn two_writers_with_the_same_expected_version_exactly_one_wins(pool: PgPoo
     let store = EventStore::new(pool);
     for round in 0..20 {
         let stream = StreamId::customer(&format!("race-{round}"));
-        store.append(&request(&stream, ExpectedVersion::NoStream, "first")).await.unwrap();
+        store
+            .append(&request(&stream, ExpectedVersion::NoStream, "first"))
+            .await
+            .unwrap();
 
         let barrier = Arc::new(Barrier::new(2));
         let writers = (0..2).map(|writer| {
@@ -42,14 +45,23 @@ async fn two_writers_with_the_same_expected_version_exactly_one_wins(pool: PgPoo
             tokio::spawn(async move {
                 barrier.wait().await;
                 let name = format!("writer-{writer}");
-                store.append(&request(&stream, ExpectedVersion::Exact(1), &name)).await
+                store
+                    .append(&request(&stream, ExpectedVersion::Exact(1), &name))
+                    .await
             })
         });
-        let results: Vec<_> = join_all(writers).await.into_iter().map(Result::unwrap).collect();
+        let results: Vec<_> = join_all(writers)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
 
         let winners = results.iter().filter(|r| r.is_ok()).count();
         assert_eq!(winners, 1, "round {round}: exactly one writer succeeds");
-        let loser = results.into_iter().find_map(Result::err).expect("one writer failed");
+        let loser = results
+            .into_iter()
+            .find_map(Result::err)
+            .expect("one writer failed");
         match loser {
             AppendError::VersionConflict(conflicts) => {
                 assert_eq!(conflicts.len(), 1);
@@ -82,14 +94,22 @@ async fn fifty_concurrent_appends_with_one_key_make_one_event(pool: PgPool) {
     let outcomes: Vec<AppendOutcome> = join_all(appends)
         .await
         .into_iter()
-        .map(|joined| joined.unwrap().expect("every duplicate gets the original result"))
+        .map(|joined| {
+            joined
+                .unwrap()
+                .expect("every duplicate gets the original result")
+        })
         .collect();
 
     let appended = outcomes.iter().filter(|o| !o.is_duplicate()).count();
     assert_eq!(appended, 1, "exactly one append wrote an event");
     let original = outcomes[0].keyed_event();
     for outcome in &outcomes {
-        assert_eq!(outcome.keyed_event(), original, "all 50 results are identical");
+        assert_eq!(
+            outcome.keyed_event(),
+            original,
+            "all 50 results are identical"
+        );
         assert_eq!(outcome.position(), original.position);
     }
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_id = $1")
@@ -100,10 +120,14 @@ async fn fifty_concurrent_appends_with_one_key_make_one_event(pool: PgPool) {
     assert_eq!(stored, 1);
     assert_eq!(store.stream_version(&stream).await.unwrap(), 1);
 
-    let different = request(&stream, ExpectedVersion::Any, "other content")
-        .idempotent(Idempotency::new(key, Fingerprint::of(&("create", "42", "999.00"))));
+    let different = request(&stream, ExpectedVersion::Any, "other content").idempotent(
+        Idempotency::new(key, Fingerprint::of(&("create", "42", "999.00"))),
+    );
     match store.append(&different).await {
-        Err(AppendError::IdempotencyConflict { key: conflicting, original: first }) => {
+        Err(AppendError::IdempotencyConflict {
+            key: conflicting,
+            original: first,
+        }) => {
             assert_eq!(conflicting, key);
             assert_eq!(first.position, original.position);
         }
@@ -115,7 +139,10 @@ async fn fifty_concurrent_appends_with_one_key_make_one_event(pool: PgPool) {
 async fn a_multi_stream_append_is_all_or_nothing(pool: PgPool) {
     let store = EventStore::new(pool);
     let (a, b) = (StreamId::customer("a"), StreamId::customer("b"));
-    store.append(&request(&b, ExpectedVersion::NoStream, "b1")).await.unwrap();
+    store
+        .append(&request(&b, ExpectedVersion::NoStream, "b1"))
+        .await
+        .unwrap();
 
     // b is at version 1, so expecting "no stream" fails and a must not be written either.
     let both = AppendRequest::new(EventMetadata::new(Source::Api, "test"))
@@ -123,7 +150,10 @@ async fn a_multi_stream_append_is_all_or_nothing(pool: PgPool) {
         .expect(&b, ExpectedVersion::NoStream)
         .event(&a, registered("a", "a1"))
         .event(&b, registered("b", "b2"));
-    assert!(matches!(store.append(&both).await, Err(AppendError::VersionConflict(_))));
+    assert!(matches!(
+        store.append(&both).await,
+        Err(AppendError::VersionConflict(_))
+    ));
     assert_eq!(store.stream_version(&a).await.unwrap(), 0);
     assert!(store.read_stream(&a, 0).await.unwrap().is_empty());
 
@@ -141,7 +171,11 @@ async fn a_multi_stream_append_is_all_or_nothing(pool: PgPool) {
         .collect();
     assert_eq!(
         versions,
-        [("customer-a".into(), 1), ("customer-b".into(), 2), ("customer-a".into(), 2)]
+        [
+            ("customer-a".into(), 1),
+            ("customer-b".into(), 2),
+            ("customer-a".into(), 2)
+        ]
     );
     let tx_ids: HashSet<i64> = written.appended().iter().map(|e| e.tx_id).collect();
     assert_eq!(tx_ids.len(), 1, "one transaction");
@@ -151,7 +185,11 @@ async fn a_multi_stream_append_is_all_or_nothing(pool: PgPool) {
 async fn the_log_refuses_updates_and_deletes(pool: PgPool) {
     let store = EventStore::new(pool.clone());
     store
-        .append(&request(&StreamId::customer("x"), ExpectedVersion::Any, "x"))
+        .append(&request(
+            &StreamId::customer("x"),
+            ExpectedVersion::Any,
+            "x",
+        ))
         .await
         .unwrap();
     for statement in [
@@ -212,9 +250,19 @@ async fn the_feed_never_skips_a_late_commit(pool: PgPool) {
     // Everything is committed now: one more read must drain the rest.
     poll(&store, &mut reader, &mut handed_out, &committed).await;
 
-    let delivered: HashSet<i64> = handed_out.iter().map(|(position, _, _)| *position).collect();
-    assert_eq!(delivered.len(), handed_out.len(), "no event handed out twice");
-    assert_eq!(delivered, committed, "every committed event handed out, nothing else");
+    let delivered: HashSet<i64> = handed_out
+        .iter()
+        .map(|(position, _, _)| *position)
+        .collect();
+    assert_eq!(
+        delivered.len(),
+        handed_out.len(),
+        "no event handed out twice"
+    );
+    assert_eq!(
+        delivered, committed,
+        "every committed event handed out, nothing else"
+    );
     let mut versions: BTreeMap<&str, i64> = BTreeMap::new();
     for (_, stream, version) in &handed_out {
         let previous = versions.insert(stream, *version).unwrap_or(0);
@@ -236,7 +284,11 @@ async fn poll(
                 "position {} handed out before its transaction committed",
                 event.position
             );
-            handed_out.push((event.position, event.stream_id.to_string(), event.stream_version));
+            handed_out.push((
+                event.position,
+                event.stream_id.to_string(),
+                event.stream_version,
+            ));
         }
         *reader = batch.end(*reader);
         if batch.reached_horizon {

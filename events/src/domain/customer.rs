@@ -20,3 +20,10 @@ pub struct CustomerTelegramLinked {
     pub customer_id: String,
     pub telegram_id: i64,
 }
+
+/// A phone was linked to an existing customer (first known only by Telegram).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CustomerPhoneLinked {
+    pub customer_id: String,
+    pub phone: String,
+}

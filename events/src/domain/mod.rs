@@ -77,6 +77,7 @@ macro_rules! domain_events {
 domain_events! {
     CustomerRegistered = 1,
     CustomerTelegramLinked = 1,
+    CustomerPhoneLinked = 1,
     OrderPlaced = 1,
     OrderPaymentStarted = 1,
     OrderPaymentEnded = 1,
@@ -102,8 +103,7 @@ domain_events! {
 
 impl DomainEvent {
     pub fn schema_version(&self) -> i32 {
-        Self::current_schema_version(self.event_type())
-            .expect("every variant has a schema version")
+        Self::current_schema_version(self.event_type()).expect("every variant has a schema version")
     }
 
     /// The variant's fields as stored in `events.payload`.
@@ -163,6 +163,7 @@ impl DomainEvent {
             DomainEvent::CashbackRedemptionReturned(event) => Some(&event.postings),
             DomainEvent::CustomerRegistered(_)
             | DomainEvent::CustomerTelegramLinked(_)
+            | DomainEvent::CustomerPhoneLinked(_)
             | DomainEvent::OrderPaymentStarted(_)
             | DomainEvent::OrderPaymentEnded(_)
             | DomainEvent::OrderCompleted(_)
@@ -191,12 +192,9 @@ mod tests {
             name: Some("Aziz".into()),
         }
         .into();
-        let decoded = DomainEvent::decode(
-            event.event_type(),
-            event.schema_version(),
-            event.payload(),
-        )
-        .unwrap();
+        let decoded =
+            DomainEvent::decode(event.event_type(), event.schema_version(), event.payload())
+                .unwrap();
         assert_eq!(decoded, event);
     }
 

@@ -107,6 +107,10 @@ pub struct OrderPaid {
     /// Amount received, in `currency` (UZS for an FX-priced order paid through Payme).
     pub amount_minor: i64,
     pub currency: Currency,
+    /// Cashback accrued to the customer for this payment (in the order's currency); a refund
+    /// takes exactly this back.
+    #[serde(default)]
+    pub cashback_accrued_minor: i64,
     /// Debit gateway clearing, credit the order's receivable (through an FX account when the
     /// payment currency differs from the order's).
     pub postings: Postings,

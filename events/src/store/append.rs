@@ -95,7 +95,11 @@ impl AppendRequest {
     }
 
     pub fn push_event(&mut self, stream: &StreamId, event: impl Into<DomainEvent>) {
-        let index = match self.streams.iter().position(|(declared, _)| declared == stream) {
+        let index = match self
+            .streams
+            .iter()
+            .position(|(declared, _)| declared == stream)
+        {
             Some(index) => index,
             None => {
                 self.streams.push((stream.clone(), ExpectedVersion::Any));
@@ -129,7 +133,7 @@ pub enum AppendOutcome {
     Appended(Vec<RecordedEvent>),
     /// The idempotency key was already used with the same fingerprint: nothing was written;
     /// this is the original keyed event (the last of the original write).
-    Duplicate(RecordedEvent),
+    Duplicate(Box<RecordedEvent>),
 }
 
 impl AppendOutcome {
@@ -194,11 +198,18 @@ async fn call_ledger_append<'c>(
     executor: impl PgExecutor<'c>,
     request: &AppendRequest,
 ) -> Result<AppendOutcome, AppendError> {
-    assert!(!request.events.is_empty(), "an append request needs at least one event");
+    assert!(
+        !request.events.is_empty(),
+        "an append request needs at least one event"
+    );
     let metadata =
         serde_json::to_value(&request.metadata).expect("event metadata serialises to JSON");
     let stream_ids: Vec<&str> = request.streams.iter().map(|(s, _)| s.as_str()).collect();
-    let stream_types: Vec<&str> = request.streams.iter().map(|(s, _)| s.stream_type()).collect();
+    let stream_types: Vec<&str> = request
+        .streams
+        .iter()
+        .map(|(s, _)| s.stream_type())
+        .collect();
     let expected: Vec<Option<i64>> = request.streams.iter().map(|(_, e)| e.as_sql()).collect();
     let event_streams: Vec<i32> = request
         .events
@@ -206,41 +217,55 @@ async fn call_ledger_append<'c>(
         .map(|(index, _, _)| i32::try_from(*index + 1).expect("fewer than 2^31 streams"))
         .collect();
     let event_ids: Vec<Uuid> = request.events.iter().map(|(_, id, _)| *id).collect();
-    let event_types: Vec<&str> = request.events.iter().map(|(_, _, e)| e.event_type()).collect();
-    let schema_versions: Vec<i32> =
-        request.events.iter().map(|(_, _, e)| e.schema_version()).collect();
+    let event_types: Vec<&str> = request
+        .events
+        .iter()
+        .map(|(_, _, e)| e.event_type())
+        .collect();
+    let schema_versions: Vec<i32> = request
+        .events
+        .iter()
+        .map(|(_, _, e)| e.schema_version())
+        .collect();
     let payloads: Vec<serde_json::Value> =
         request.events.iter().map(|(_, _, e)| e.payload()).collect();
     let metadata_per_event = vec![metadata; request.events.len()];
 
-    let rows = sqlx::query(
-        "SELECT * FROM ledger_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(&stream_ids)
-    .bind(&stream_types)
-    .bind(&expected)
-    .bind(&event_streams)
-    .bind(&event_ids)
-    .bind(&event_types)
-    .bind(&schema_versions)
-    .bind(&payloads)
-    .bind(&metadata_per_event)
-    .bind(request.idempotency.as_ref().map(|i| i.key.as_str()))
-    .bind(request.idempotency.as_ref().map(|i| i.fingerprint.as_str()))
-    .fetch_all(executor)
-    .await
-    .map_err(AppendError::from_database)?;
+    let rows =
+        sqlx::query("SELECT * FROM ledger_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+            .bind(&stream_ids)
+            .bind(&stream_types)
+            .bind(&expected)
+            .bind(&event_streams)
+            .bind(&event_ids)
+            .bind(&event_types)
+            .bind(&schema_versions)
+            .bind(&payloads)
+            .bind(&metadata_per_event)
+            .bind(request.idempotency.as_ref().map(|i| i.key.as_str()))
+            .bind(request.idempotency.as_ref().map(|i| i.fingerprint.as_str()))
+            .fetch_all(executor)
+            .await
+            .map_err(AppendError::from_database)?;
 
     interpret_rows(request, rows)
 }
 
 fn interpret_rows(request: &AppendRequest, rows: Vec<PgRow>) -> Result<AppendOutcome, AppendError> {
-    let first = rows.first().expect("ledger_append always answers at least one row");
+    let first = rows
+        .first()
+        .expect("ledger_append always answers at least one row");
     let outcome: String = first.try_get("outcome")?;
     match outcome.as_str() {
-        "duplicate" => Ok(AppendOutcome::Duplicate(RecordedEvent::from_row(first)?)),
+        "duplicate" => Ok(AppendOutcome::Duplicate(Box::new(RecordedEvent::from_row(
+            first,
+        )?))),
         "idempotency_conflict" => Err(AppendError::IdempotencyConflict {
-            key: request.idempotency.as_ref().map(|i| i.key.clone()).unwrap_or_default(),
+            key: request
+                .idempotency
+                .as_ref()
+                .map(|i| i.key.clone())
+                .unwrap_or_default(),
             original: Box::new(RecordedEvent::from_row(first)?),
         }),
         "version_conflict" => {
@@ -280,7 +305,10 @@ fn appended_event(
     request: &AppendRequest,
 ) -> Result<RecordedEvent, sqlx::Error> {
     let stored_id: Uuid = row.try_get("event_id")?;
-    assert_eq!(stored_id, event_id, "ledger_append answers events in request order");
+    assert_eq!(
+        stored_id, event_id,
+        "ledger_append answers events in request order"
+    );
     Ok(RecordedEvent {
         position: row.try_get("global_position")?,
         tx_id: row.try_get("tx_id")?,

@@ -1,6 +1,6 @@
 //! Typed append failures.
 
-use super::recorded::{RecordedEvent, ReadError};
+use super::recorded::{ReadError, RecordedEvent};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VersionConflict {
@@ -65,7 +65,12 @@ impl AppendError {
 fn describe(conflicts: &[VersionConflict]) -> String {
     conflicts
         .iter()
-        .map(|c| format!("{} (expected {}, actual {})", c.stream_id, c.expected, c.actual))
+        .map(|c| {
+            format!(
+                "{} (expected {}, actual {})",
+                c.stream_id, c.expected, c.actual
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }

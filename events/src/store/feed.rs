@@ -20,7 +20,10 @@ pub struct FeedPosition {
 }
 
 impl FeedPosition {
-    pub const START: FeedPosition = FeedPosition { tx_id: 0, position: 0 };
+    pub const START: FeedPosition = FeedPosition {
+        tx_id: 0,
+        position: 0,
+    };
 }
 
 #[derive(Clone, Debug)]

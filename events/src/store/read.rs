@@ -5,8 +5,10 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgExecutor, Row};
 use uuid::Uuid;
 
+use super::error::AppendError;
 use super::recorded::{ReadError, RecordedEvent, EVENT_COLUMNS};
 use super::EventStore;
+use crate::idempotency::Idempotency;
 use crate::stream::StreamId;
 
 /// An event exactly as stored (payload not upcast), for operators inspecting the log.
@@ -96,8 +98,43 @@ impl EventStore {
         key: &str,
     ) -> Result<Option<RecordedEvent>, ReadError> {
         let query = format!("SELECT {EVENT_COLUMNS} FROM events WHERE idempotency_key = $1");
-        let row = sqlx::query(&query).bind(key).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&query)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(RecordedEvent::from_row).transpose()
+    }
+
+    /// For an idempotent request about to be decided: the original keyed event when the key was
+    /// used with the same fingerprint, [`AppendError::IdempotencyConflict`] when it was used with
+    /// another, None when it is new. A fast path only: the unique index decides races on append.
+    /// Runs on the caller's connection, so a command holding a transaction never needs a
+    /// second connection from the pool (which could exhaust it under load).
+    pub async fn find_original(
+        &self,
+        connection: &mut PgConnection,
+        idempotency: &Idempotency,
+    ) -> Result<Option<RecordedEvent>, AppendError> {
+        let query = format!(
+            "SELECT {EVENT_COLUMNS}, idempotency_fingerprint FROM events WHERE idempotency_key = $1"
+        );
+        let Some(row) = sqlx::query(&query)
+            .bind(&idempotency.key)
+            .fetch_optional(connection)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let original = RecordedEvent::from_row(&row)?;
+        let fingerprint: String = row.try_get("idempotency_fingerprint")?;
+        if fingerprint == idempotency.fingerprint.as_str() {
+            Ok(Some(original))
+        } else {
+            Err(AppendError::IdempotencyConflict {
+                key: idempotency.key.clone(),
+                original: Box::new(original),
+            })
+        }
     }
 
     /// The highest position assigned so far (0 for an empty log). Positions of transactions
@@ -109,7 +146,11 @@ impl EventStore {
     }
 
     /// The raw log by position (operators' view; projectors use the commit-ordered feed).
-    pub async fn read_raw(&self, after_position: i64, limit: i64) -> Result<Vec<RawEvent>, sqlx::Error> {
+    pub async fn read_raw(
+        &self,
+        after_position: i64,
+        limit: i64,
+    ) -> Result<Vec<RawEvent>, sqlx::Error> {
         sqlx::query(
             "SELECT global_position, stream_id, stream_version, event_id, event_type, \
              schema_version, payload, metadata, recorded_at FROM events \
@@ -159,7 +200,10 @@ async fn read_stream<'c>(
         .bind(after_version)
         .fetch_all(executor)
         .await?;
-    let events = rows.iter().map(RecordedEvent::from_row).collect::<Result<Vec<_>, _>>()?;
+    let events = rows
+        .iter()
+        .map(RecordedEvent::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
     for (expected_version, event) in (after_version + 1..).zip(&events) {
         assert_eq!(
             event.stream_version, expected_version,

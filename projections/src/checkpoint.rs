@@ -1,0 +1,145 @@
+//! Checkpoint rows (`projection_checkpoints`) and the per-stream version guard.
+
+use std::collections::HashMap;
+
+use ledger_events::{FeedPosition, RecordedEvent};
+use sqlx::{PgConnection, PgExecutor, Row};
+
+/// Creates the projector's checkpoint row at the start of the log if it has none yet.
+pub async fn ensure_exists<'c>(
+    executor: impl PgExecutor<'c>,
+    projection: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (projection) VALUES ($1) ON CONFLICT DO NOTHING",
+    )
+    .bind(projection)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+pub async fn load<'c>(
+    executor: impl PgExecutor<'c>,
+    projection: &str,
+) -> Result<FeedPosition, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT last_tx_id, last_position FROM projection_checkpoints WHERE projection = $1",
+    )
+    .bind(projection)
+    .fetch_one(executor)
+    .await?;
+    Ok(FeedPosition {
+        tx_id: row.try_get("last_tx_id")?,
+        position: row.try_get("last_position")?,
+    })
+}
+
+/// Locks the checkpoint row for this batch and returns where it stands. A runner whose
+/// in-memory position differs from this has been overtaken by another runner (fencing).
+pub async fn lock(
+    connection: &mut PgConnection,
+    projection: &str,
+) -> Result<FeedPosition, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT last_tx_id, last_position FROM projection_checkpoints \
+         WHERE projection = $1 FOR UPDATE",
+    )
+    .bind(projection)
+    .fetch_one(connection)
+    .await?;
+    Ok(FeedPosition {
+        tx_id: row.try_get("last_tx_id")?,
+        position: row.try_get("last_position")?,
+    })
+}
+
+pub struct Advance<'a> {
+    pub projection: &'a str,
+    pub to: FeedPosition,
+    pub max_position_in_batch: i64,
+    pub applied: i64,
+    pub last_event: Option<&'a RecordedEvent>,
+    pub runner: &'a str,
+}
+
+pub async fn advance(
+    connection: &mut PgConnection,
+    advance: Advance<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE projection_checkpoints SET last_tx_id = $2, last_position = $3, \
+         max_applied_position = greatest(max_applied_position, $4), \
+         events_applied = events_applied + $5, \
+         last_event_recorded_at = coalesce($6, last_event_recorded_at), \
+         updated_at = now(), runner = $7, last_error = NULL \
+         WHERE projection = $1",
+    )
+    .bind(advance.projection)
+    .bind(advance.to.tx_id)
+    .bind(advance.to.position)
+    .bind(advance.max_position_in_batch)
+    .bind(advance.applied)
+    .bind(advance.last_event.map(|event| event.recorded_at))
+    .bind(advance.runner)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+pub async fn record_error<'c>(
+    executor: impl PgExecutor<'c>,
+    projection: &str,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE projection_checkpoints SET last_error = $2, updated_at = now() WHERE projection = $1")
+        .bind(projection)
+        .bind(error)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// Last applied version of each stream, for the streams of a batch.
+pub async fn stream_versions(
+    connection: &mut PgConnection,
+    projection: &str,
+    streams: &[&str],
+) -> Result<HashMap<String, i64>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT stream_id, version FROM projection_stream_versions \
+         WHERE projection = $1 AND stream_id = ANY($2)",
+    )
+    .bind(projection)
+    .bind(streams)
+    .fetch_all(connection)
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("stream_id")?, row.try_get("version")?)))
+        .collect()
+}
+
+pub async fn store_stream_versions(
+    connection: &mut PgConnection,
+    projection: &str,
+    versions: &HashMap<String, i64>,
+) -> Result<(), sqlx::Error> {
+    if versions.is_empty() {
+        return Ok(());
+    }
+    let (streams, numbers): (Vec<&str>, Vec<i64>) = versions
+        .iter()
+        .map(|(stream, version)| (stream.as_str(), *version))
+        .unzip();
+    sqlx::query(
+        "INSERT INTO projection_stream_versions (projection, stream_id, version) \
+         SELECT $1, s.stream_id, s.version FROM unnest($2::text[], $3::bigint[]) AS s(stream_id, version) \
+         ON CONFLICT (projection, stream_id) DO UPDATE SET version = excluded.version",
+    )
+    .bind(projection)
+    .bind(&streams)
+    .bind(&numbers)
+    .execute(connection)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! The projector contract.
+
+use async_trait::async_trait;
+use ledger_events::RecordedEvent;
+use sqlx::PgConnection;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The log contradicts what the read model knows: a bug, or a corrupted read model. The
+    /// runner stops advancing and reports it; it never skips the event.
+    #[error("invariant violated at position {position}: {message}")]
+    Invariant { position: i64, message: String },
+    #[error(transparent)]
+    Read(#[from] ledger_events::store::ReadError),
+}
+
+impl ProjectionError {
+    pub fn invariant(event: &RecordedEvent, message: impl Into<String>) -> Self {
+        ProjectionError::Invariant {
+            position: event.position,
+            message: message.into(),
+        }
+    }
+}
+
+/// Folds events into tables. `apply` runs inside a transaction the caller owns (the runner's
+/// batch transaction, or the append transaction for inline projections) and must not commit.
+#[async_trait]
+pub trait Projector: Send + Sync + 'static {
+    /// Stable name: the checkpoint's key, the replay tool's argument.
+    fn name(&self) -> &'static str;
+
+    /// Stream types (`order`, `cashback`, ...) this projector reads. Every event of these streams
+    /// reaches [`Projector::apply`] in stream-version order; `apply` ignores the types it does
+    /// not use.
+    fn stream_types(&self) -> &'static [&'static str];
+
+    /// Tables this projector owns and writes (emptied before a rebuild).
+    fn tables(&self) -> &'static [&'static str];
+
+    async fn apply(
+        &self,
+        connection: &mut PgConnection,
+        event: &RecordedEvent,
+    ) -> Result<(), ProjectionError>;
+
+    fn reads_stream(&self, event: &RecordedEvent) -> bool {
+        self.stream_types().contains(&event.stream_id.stream_type())
+    }
+}

@@ -1,0 +1,362 @@
+//! The projection runner against a real PostgreSQL: crash and restart, and two runners at once.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use ledger_events::accounts::{
+    customer_cashback, order_receivable, shop_cashback_issued, shop_sales,
+};
+use ledger_events::domain::*;
+use ledger_events::postings::Side;
+use ledger_events::{
+    AppendRequest, Currency, EventMetadata, EventStore, ExpectedVersion, FeedPosition, Postings,
+    Source, StreamId,
+};
+use ledger_projections::read_models::{account_balances::AccountBalances, customers::Customers};
+use ledger_projections::{checkpoint, ProgressBoard, ProjectionRunner, Projector, RunnerConfig};
+use rand::Rng;
+use sqlx::{PgPool, Row};
+use tokio_util::sync::CancellationToken;
+
+fn fast_config(batch_size: i64) -> RunnerConfig {
+    RunnerConfig {
+        batch_size,
+        idle_poll: Duration::from_millis(20),
+        standby_poll: Duration::from_millis(50),
+        ..RunnerConfig::default()
+    }
+}
+
+/// Appends an order (placement postings), sometimes its cancellation, and a cashback accrual.
+async fn write_order(store: &EventStore, n: usize) {
+    let uzs = Currency::uzs();
+    let order_id = format!("o{n}");
+    let customer_id = format!("c{}", n % 7);
+    let amount = 1_000 + (n as i64 % 13) * 100;
+    let order = StreamId::order(&order_id);
+    let mut request = AppendRequest::new(EventMetadata::new(Source::Api, "test"))
+        .expect(&order, ExpectedVersion::NoStream)
+        .event(
+            &order,
+            OrderPlaced {
+                order_id: order_id.clone(),
+                external_id: format!("ext-{n}"),
+                customer_id: customer_id.clone(),
+                currency: uzs.clone(),
+                items: vec![],
+                items_total_minor: amount,
+                cashback_redeemed_minor: 0,
+                amount_minor: amount,
+                hold_id: None,
+                fx: None,
+                expires_at: Utc::now(),
+                postings: Postings::transfer(
+                    order_receivable(&order_id),
+                    shop_sales(),
+                    amount,
+                    &uzs,
+                ),
+            },
+        );
+    if n % 3 == 0 {
+        request.push_event(
+            &order,
+            OrderCancelled {
+                order_id: order_id.clone(),
+                reason: "api".into(),
+                postings: Some(Postings::transfer(
+                    shop_sales(),
+                    order_receivable(&order_id),
+                    amount,
+                    &uzs,
+                )),
+            },
+        );
+    }
+    store.append(&request).await.unwrap();
+
+    // Accruals go through the cashback stream; balance_after must be right for the inline
+    // projector, but this test only runs the asynchronous ones, so any value is fine here.
+    let accrual = CashbackAccrued {
+        customer_id: customer_id.clone(),
+        currency: uzs.clone(),
+        amount_minor: 10,
+        origin: CashbackOrigin::Online { order_id },
+        balance_after_minor: 0,
+        postings: Postings::transfer(
+            shop_cashback_issued(),
+            customer_cashback(&customer_id, &uzs),
+            10,
+            &uzs,
+        ),
+    };
+    store
+        .append(
+            &AppendRequest::new(EventMetadata::new(Source::Api, "test"))
+                .event(&StreamId::cashback(&customer_id), accrual),
+        )
+        .await
+        .unwrap();
+}
+
+async fn write_customer(store: &EventStore, n: usize) {
+    let stream = StreamId::customer(&format!("cust{n}"));
+    let registered = CustomerRegistered {
+        customer_id: format!("cust{n}"),
+        phone: Some(format!("99890{n:07}")),
+        telegram_id: None,
+        name: None,
+    };
+    store
+        .append(
+            &AppendRequest::new(EventMetadata::new(Source::Api, "test"))
+                .expect(&stream, ExpectedVersion::NoStream)
+                .event(&stream, registered),
+        )
+        .await
+        .unwrap();
+}
+
+/// The newest event in feed order.
+async fn feed_head(pool: &PgPool) -> FeedPosition {
+    let row = sqlx::query(
+        "SELECT tx_id::text::bigint AS tx_id, global_position FROM events ORDER BY tx_id DESC, global_position DESC LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    FeedPosition {
+        tx_id: row.get("tx_id"),
+        position: row.get("global_position"),
+    }
+}
+
+async fn wait_until_caught_up(pool: &PgPool, projection: &str) {
+    let head = feed_head(pool).await;
+    for _ in 0..1_000 {
+        checkpoint::ensure_exists(pool, projection).await.unwrap();
+        if checkpoint::load(pool, projection).await.unwrap() >= head {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{projection} did not catch up with {head:?}");
+}
+
+/// Debits and credits per (account, currency), folded from scratch out of the whole log.
+async fn fold_balances(store: &EventStore) -> BTreeMap<(String, String), (i64, i64)> {
+    let mut totals = BTreeMap::new();
+    let mut after = FeedPosition::START;
+    loop {
+        let batch = store.read_global_feed(after, 1_000).await.unwrap();
+        for event in &batch.events {
+            if let Some(postings) = event.event.postings() {
+                for posting in postings.iter() {
+                    let entry: &mut (i64, i64) = totals
+                        .entry((posting.account.clone(), posting.currency.code().to_owned()))
+                        .or_default();
+                    match posting.side {
+                        Side::Debit => entry.0 += posting.amount_minor,
+                        Side::Credit => entry.1 += posting.amount_minor,
+                    }
+                }
+            }
+        }
+        after = batch.end(after);
+        if batch.reached_horizon {
+            return totals;
+        }
+    }
+}
+
+async fn projected_balances(pool: &PgPool) -> BTreeMap<(String, String), (i64, i64)> {
+    sqlx::query("SELECT account, currency, debit_minor, credit_minor FROM account_balances")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                (row.get("account"), row.get("currency")),
+                (row.get("debit_minor"), row.get("credit_minor")),
+            )
+        })
+        .collect()
+}
+
+async fn events_of_streams(pool: &PgPool, stream_types: &[&str]) -> i64 {
+    let types: Vec<String> = stream_types.iter().map(|t| format!("{t}-%")).collect();
+    sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_id LIKE ANY($1)")
+        .bind(&types)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_runner_killed_mid_run_resumes_without_loss_or_double_apply(pool: PgPool) {
+    let store = EventStore::new(pool.clone());
+    let projector: Arc<dyn Projector> = Arc::new(AccountBalances);
+    let mut written = 0;
+    for _ in 0..60 {
+        write_order(&store, written).await;
+        written += 1;
+    }
+
+    // Kill the runner at random moments, writing more between the kills.
+    let mut rng = rand::thread_rng();
+    for _ in 0..8 {
+        let runner = ProjectionRunner::new(
+            store.clone(),
+            projector.clone(),
+            fast_config(7),
+            ProgressBoard::default(),
+        );
+        let stats = runner.stats();
+        let task = tokio::spawn(runner.run(CancellationToken::new()));
+        let batches_before_kill = rng.gen_range(1..=4);
+        for _ in 0..500 {
+            if stats.batches_committed.load(Ordering::Relaxed) >= batches_before_kill {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(Duration::from_micros(rng.gen_range(0..3_000))).await;
+        task.abort();
+        let _ = task.await;
+        for _ in 0..rng.gen_range(0..10) {
+            write_order(&store, written).await;
+            written += 1;
+        }
+    }
+
+    let runner = ProjectionRunner::new(
+        store.clone(),
+        projector.clone(),
+        fast_config(7),
+        ProgressBoard::default(),
+    );
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(runner.run(shutdown.clone()));
+    wait_until_caught_up(&pool, projector.name()).await;
+    shutdown.cancel();
+    task.await.unwrap();
+
+    assert_eq!(
+        projected_balances(&pool).await,
+        fold_balances(&store).await,
+        "read model = fold of the log"
+    );
+    let applied: i64 = sqlx::query_scalar(
+        "SELECT events_applied FROM projection_checkpoints WHERE projection = $1",
+    )
+    .bind(projector.name())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        applied,
+        events_of_streams(&pool, projector.stream_types()).await,
+        "each event applied exactly once"
+    );
+
+    // Trial balance: every currency sums to zero.
+    let unbalanced: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT currency FROM account_balances GROUP BY currency HAVING sum(debit_minor) <> sum(credit_minor)) c",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(unbalanced, 0);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn of_two_runners_started_at_once_only_one_applies(pool: PgPool) {
+    let store = EventStore::new(pool.clone());
+    for n in 0..150 {
+        write_customer(&store, n).await;
+    }
+    let projector: Arc<dyn Projector> = Arc::new(Customers);
+    let shutdown = CancellationToken::new();
+    let runners: Vec<ProjectionRunner> = (0..2)
+        .map(|_| {
+            ProjectionRunner::new(
+                store.clone(),
+                projector.clone(),
+                fast_config(20),
+                ProgressBoard::default(),
+            )
+        })
+        .collect();
+    let stats: Vec<_> = runners.iter().map(ProjectionRunner::stats).collect();
+    let tasks: Vec<_> = runners
+        .into_iter()
+        .map(|runner| tokio::spawn(runner.run(shutdown.clone())))
+        .collect();
+
+    wait_until_caught_up(&pool, projector.name()).await;
+    for n in 150..250 {
+        write_customer(&store, n).await;
+    }
+    wait_until_caught_up(&pool, projector.name()).await;
+    shutdown.cancel();
+    for task in tasks {
+        task.await.unwrap();
+    }
+
+    let applied: Vec<u64> = stats
+        .iter()
+        .map(|s| s.events_applied.load(Ordering::Relaxed))
+        .collect();
+    assert!(
+        applied.contains(&0),
+        "one runner applied nothing: {applied:?}"
+    );
+    assert_eq!(
+        applied.iter().sum::<u64>(),
+        250,
+        "the other applied everything once: {applied:?}"
+    );
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM customers_view")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 250);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_gap_in_a_stream_stops_the_runner_without_consuming_anything(pool: PgPool) {
+    // The guard says version 1 of the stream is the next to apply only after version 0; make it
+    // believe the last applied version was -1, so the real version 1 is a jump of two. The
+    // runner must report the gap and consume nothing, never skip silently.
+    let store = EventStore::new(pool.clone());
+    write_customer(&store, 1).await;
+    checkpoint::ensure_exists(&pool, "customers").await.unwrap();
+    sqlx::query(
+        "INSERT INTO projection_stream_versions VALUES ('customers', 'customer-cust1', -1)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let runner = ProjectionRunner::new(
+        store,
+        Arc::new(Customers),
+        fast_config(10),
+        ProgressBoard::default(),
+    );
+    let mut position = FeedPosition::START;
+    let error = runner.run_batch(&mut position).await.unwrap_err();
+    assert!(
+        error.to_string().contains("jumped from version -1 to 1"),
+        "{error}"
+    );
+    assert_eq!(position, FeedPosition::START, "nothing consumed");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM customers_view")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
+}

@@ -1,0 +1,3 @@
+//! Operators' API (`admin` scope): the raw log, streams, projection status.
+
+pub mod routes;

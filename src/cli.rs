@@ -1,0 +1,184 @@
+//! The `ledger` command line (`specs/api.md` §1). Logs go to standard error; a command that
+//! prints a secret prints it alone on the last line of standard output.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::Config;
+use crate::embedded_pg::{self, Durability, EmbeddedOptions};
+use crate::keys::tokens::{self, Scope};
+use crate::{app, database};
+
+#[derive(Parser)]
+#[command(name = "ledger", version, about = "Event-sourced ledger server")]
+struct Cli {
+    /// TOML file with settings (same names as the LEDGER_ variables, lower case, no prefix);
+    /// environment variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server, the projectors and the background workers.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Create and revoke credentials.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage the private PostgreSQL cluster used when DATABASE_URL is not set.
+    #[command(subcommand, name = "embedded-pg")]
+    EmbeddedPg(EmbeddedPgCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a new bearer token once.
+    CreateToken {
+        #[arg(long)]
+        name: String,
+        /// orders:write, orders:read, cashback:read, reports:read, admin (repeatable).
+        #[arg(long = "scope", required = true, num_args = 1..)]
+        scopes: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum EmbeddedPgCommand {
+    /// Start (or reuse) the cluster and print its database URL on the last line.
+    Start(EmbeddedPgArgs),
+    /// Stop the cluster.
+    Stop(EmbeddedPgArgs),
+}
+
+#[derive(Args)]
+struct EmbeddedPgArgs {
+    /// Data folder (the cluster lives in its `pg/`); default LEDGER_DATA_DIR.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// fsync off: for test data only.
+    #[arg(long)]
+    fast: bool,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("ledger: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("ledger: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            let pool = connect(&config).await?;
+            database::migrate(&pool).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Keys(command) => keys(config, command).await,
+        Command::EmbeddedPg(command) => embedded(config, command).await,
+    }
+}
+
+async fn connect(config: &Config) -> anyhow::Result<sqlx::PgPool> {
+    let url = database::resolve_url(config).await?;
+    database::connect(&url, config.database_pool_size).await
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let pool = connect(&config).await?;
+    let server = app::start(config, pool).await?;
+    server.run_until(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
+    let pool = connect(&config).await?;
+    database::migrate(&pool).await?;
+    match command {
+        KeysCommand::CreateToken { name, scopes } => {
+            let scopes = scopes
+                .iter()
+                .map(|scope| scope.parse::<Scope>().map_err(anyhow::Error::msg))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let token = tokens::create_token(&pool, &name, &scopes).await?;
+            tracing::info!(name = %name, "token created; it is printed once");
+            println!("{token}");
+            Ok(())
+        }
+    }
+}
+
+async fn embedded(config: Config, command: EmbeddedPgCommand) -> anyhow::Result<()> {
+    match command {
+        EmbeddedPgCommand::Start(args) => {
+            let cluster = embedded_pg::start_or_reuse(&EmbeddedOptions {
+                data_dir: args.data_dir.unwrap_or(config.data_dir),
+                durability: if args.fast {
+                    Durability::FastUnsafeForTests
+                } else {
+                    Durability::Durable
+                },
+            })
+            .await
+            .context("starting the embedded PostgreSQL cluster")?;
+            println!("{}", cluster.database_url);
+            Ok(())
+        }
+        EmbeddedPgCommand::Stop(args) => {
+            embedded_pg::stop(&args.data_dir.unwrap_or(config.data_dir)).await
+        }
+    }
+}

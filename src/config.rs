@@ -1,0 +1,304 @@
+//! Configuration: environment variables (the contract of `specs/api.md` §2), optionally under a
+//! TOML file given by `--config`. The file uses the same names in lower case without the
+//! `LEDGER_` prefix (`listen`, `database_url`, `payme_key`, ...); the environment wins.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::{bail, Context};
+use ledger_events::Currency;
+use rust_decimal::Decimal;
+
+/// A secret value: never printed, never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct CrystalPayConfig {
+    pub login: String,
+    pub secret: Secret,
+    pub salt: Secret,
+    pub api_url: String,
+    pub webhook_secret: Option<Secret>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TelegramConfig {
+    pub bot_token: Option<Secret>,
+    pub api_url: String,
+    pub webhook_secret: Option<Secret>,
+    pub bot_username: Option<String>,
+    pub app_name: Option<String>,
+    pub payment_provider_token: Secret,
+    pub init_data_max_age_s: u64,
+    pub admin_chat_id: Option<i64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// None: start the embedded cluster under `data_dir`.
+    pub database_url: Option<Secret>,
+    pub data_dir: PathBuf,
+    pub database_pool_size: u32,
+    pub admin_token: Option<Secret>,
+    /// Seed keys for the Payme endpoint (used only while the log holds no Payme key event).
+    pub payme_keys: Vec<Secret>,
+    pub payme_account_field: String,
+    pub crystalpay: Option<CrystalPayConfig>,
+    pub telegram: TelegramConfig,
+    pub public_url: String,
+    pub test_mode: bool,
+    pub cashback_rate: Decimal,
+    pub cashback_currency: Currency,
+    pub sync_alert_hours: u32,
+    pub order_ttl_hours: u32,
+    pub fx_rates_url: String,
+}
+
+/// Where configuration values come from: the environment first, then the file.
+struct Sources {
+    file: HashMap<String, String>,
+}
+
+impl Sources {
+    fn get(&self, env_name: &str) -> Option<String> {
+        if let Ok(value) = std::env::var(env_name) {
+            return Some(value);
+        }
+        let file_key = env_name.trim_start_matches("LEDGER_").to_ascii_lowercase();
+        self.file.get(&file_key).cloned()
+    }
+
+    fn non_empty(&self, env_name: &str) -> Option<String> {
+        self.get(env_name).filter(|value| !value.trim().is_empty())
+    }
+
+    fn parsed<T: FromStr>(&self, env_name: &str, default: T) -> anyhow::Result<T>
+    where
+        T::Err: fmt::Display,
+    {
+        match self.non_empty(env_name) {
+            None => Ok(default),
+            Some(text) => text
+                .trim()
+                .parse()
+                .map_err(|error| anyhow::anyhow!("{env_name}={text:?} is invalid: {error}")),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the environment, over the TOML file if one is given.
+    pub fn load(config_file: Option<&Path>) -> anyhow::Result<Config> {
+        let file = match config_file {
+            Some(path) => read_toml(path)?,
+            None => HashMap::new(),
+        };
+        Self::from_sources(&Sources { file })
+    }
+
+    fn from_sources(sources: &Sources) -> anyhow::Result<Config> {
+        let listen: SocketAddr = sources.parsed("LEDGER_LISTEN", "127.0.0.1:8080".parse()?)?;
+        let cashback_rate: Decimal = sources.parsed("LEDGER_CASHBACK_RATE", Decimal::new(5, 2))?;
+        if cashback_rate < Decimal::ZERO || cashback_rate > Decimal::ONE {
+            bail!("LEDGER_CASHBACK_RATE must be a fraction between 0 and 1, got {cashback_rate}");
+        }
+        let cashback_currency = Currency::new(
+            &sources
+                .non_empty("LEDGER_CASHBACK_CURRENCY")
+                .unwrap_or_else(|| "UZS".into()),
+        )
+        .context("LEDGER_CASHBACK_CURRENCY")?;
+        let payme_keys = sources
+            .non_empty("LEDGER_PAYME_KEY")
+            .map(|keys| {
+                keys.split(',')
+                    .map(str::trim)
+                    .filter(|key| !key.is_empty())
+                    .map(Secret::new)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Config {
+            listen,
+            database_url: sources.non_empty("DATABASE_URL").map(Secret::new),
+            data_dir: PathBuf::from(
+                sources
+                    .non_empty("LEDGER_DATA_DIR")
+                    .unwrap_or_else(|| "./.ledger".into()),
+            ),
+            database_pool_size: sources.parsed("LEDGER_DATABASE_POOL_SIZE", 32)?,
+            admin_token: sources.non_empty("LEDGER_ADMIN_TOKEN").map(Secret::new),
+            payme_keys,
+            payme_account_field: sources
+                .non_empty("LEDGER_PAYME_ACCOUNT_FIELD")
+                .unwrap_or_else(|| "order_id".into()),
+            crystalpay: crystalpay(sources),
+            telegram: telegram(sources)?,
+            public_url: sources
+                .non_empty("LEDGER_PUBLIC_URL")
+                .unwrap_or_else(|| format!("http://{listen}"))
+                .trim_end_matches('/')
+                .to_owned(),
+            test_mode: sources.parsed("LEDGER_TEST_MODE", false)?,
+            cashback_rate,
+            cashback_currency,
+            sync_alert_hours: sources.parsed("LEDGER_SYNC_ALERT_HOURS", 4)?,
+            order_ttl_hours: sources.parsed("LEDGER_ORDER_TTL_HOURS", 24)?,
+            fx_rates_url: sources
+                .non_empty("LEDGER_FX_RATES_URL")
+                .unwrap_or_else(|| "https://cbu.uz/uz/arkhiv-kursov-valyut/json/".into()),
+        })
+    }
+
+    /// A configuration with every default and no file or environment (tests build on it).
+    pub fn defaults() -> Config {
+        Self::from_sources(&Sources {
+            file: HashMap::new(),
+        })
+        .map(|mut config| {
+            config.database_url = None;
+            config
+        })
+        .expect("defaults are valid")
+    }
+}
+
+fn crystalpay(sources: &Sources) -> Option<CrystalPayConfig> {
+    let login = sources.non_empty("LEDGER_CRYSTALPAY_LOGIN")?;
+    let secret = sources.non_empty("LEDGER_CRYSTALPAY_SECRET")?;
+    let salt = sources.non_empty("LEDGER_CRYSTALPAY_SALT")?;
+    Some(CrystalPayConfig {
+        login,
+        secret: Secret::new(secret),
+        salt: Secret::new(salt),
+        api_url: sources
+            .non_empty("LEDGER_CRYSTALPAY_API_URL")
+            .unwrap_or_else(|| "https://api.crystalpay.io".into()),
+        webhook_secret: sources
+            .non_empty("LEDGER_CRYSTALPAY_WEBHOOK_SECRET")
+            .map(Secret::new),
+    })
+}
+
+fn telegram(sources: &Sources) -> anyhow::Result<TelegramConfig> {
+    Ok(TelegramConfig {
+        bot_token: sources
+            .non_empty("LEDGER_TELEGRAM_BOT_TOKEN")
+            .map(Secret::new),
+        api_url: sources
+            .non_empty("LEDGER_TELEGRAM_API_URL")
+            .unwrap_or_else(|| "https://api.telegram.org".into()),
+        webhook_secret: sources
+            .non_empty("LEDGER_TELEGRAM_WEBHOOK_SECRET")
+            .map(Secret::new),
+        bot_username: sources.non_empty("LEDGER_TELEGRAM_BOT_USERNAME"),
+        app_name: sources.non_empty("LEDGER_TELEGRAM_APP_NAME"),
+        payment_provider_token: Secret::new(
+            sources
+                .get("LEDGER_TELEGRAM_PAYMENT_PROVIDER_TOKEN")
+                .unwrap_or_default(),
+        ),
+        init_data_max_age_s: sources.parsed("LEDGER_INIT_DATA_MAX_AGE_S", 86_400)?,
+        admin_chat_id: match sources.non_empty("LEDGER_TELEGRAM_ADMIN_CHAT_ID") {
+            None => None,
+            Some(id) => Some(id.trim().parse().context("LEDGER_TELEGRAM_ADMIN_CHAT_ID")?),
+        },
+    })
+}
+
+/// Flattens a TOML table of scalars into text values keyed by name.
+fn read_toml(path: &Path) -> anyhow::Result<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading configuration file {}", path.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .with_context(|| format!("parsing {} as TOML", path.display()))?;
+    table
+        .into_iter()
+        .map(|(key, value)| {
+            let text = match value {
+                toml::Value::String(text) => text,
+                toml::Value::Integer(number) => number.to_string(),
+                toml::Value::Float(number) => number.to_string(),
+                toml::Value::Boolean(flag) => flag.to_string(),
+                toml::Value::Array(items) => items
+                    .iter()
+                    .map(|item| {
+                        item.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| item.to_string())
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
+                other => bail!(
+                    "{}: key {key} has an unsupported value {other}",
+                    path.display()
+                ),
+            };
+            Ok((key.to_ascii_lowercase(), text))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from_file(pairs: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let file = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_sources(&Sources { file })
+    }
+
+    #[test]
+    fn file_values_use_lower_case_names_without_prefix() {
+        let config = from_file(&[
+            ("listen", "127.0.0.1:9999"),
+            ("cashback_rate", "0.1"),
+            ("payme_key", "k1, k2"),
+        ])
+        .unwrap();
+        assert_eq!(config.listen.port(), 9999);
+        assert_eq!(config.cashback_rate, Decimal::new(1, 1));
+        assert_eq!(config.payme_keys.len(), 2);
+        assert_eq!(config.public_url, "http://127.0.0.1:9999");
+    }
+
+    #[test]
+    fn bad_values_are_reported_by_name() {
+        let error = from_file(&[("cashback_rate", "lots")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("LEDGER_CASHBACK_RATE"), "{error}");
+        assert!(from_file(&[("cashback_rate", "1.5")]).is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let secret = Secret::new("hunter2");
+        assert!(!format!("{secret:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,289 @@
+//! Request bodies: the JSON extractor (size limit and syntax errors in our own error format)
+//! and [`Fields`], which reads and validates values so that every 400 names its `field`.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use ledger_events::Currency;
+use rust_decimal::Decimal;
+use serde_json::{Map, Value};
+
+use super::error::ApiError;
+
+/// Longest text accepted in an ordinary string field.
+const MAX_TEXT_CHARS: usize = 1_000;
+
+/// The body parsed as JSON. Bodies above the route's limit get 413 `payload_too_large`.
+pub struct JsonBody(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::InvalidRequest {
+                        field: None,
+                        message: format!("could not read the request body: {rejection}"),
+                    }
+                }
+            })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::InvalidRequest {
+            field: None,
+            message: "the request body is empty; a JSON object was expected".into(),
+        });
+    }
+    serde_json::from_slice(bytes).map_err(|error| ApiError::InvalidRequest {
+        field: None,
+        message: format!("the request body is not valid JSON: {error}"),
+    })
+}
+
+/// A JSON object being validated, with its path for error messages (`items[2].price`).
+pub struct Fields<'a> {
+    object: &'a Map<String, Value>,
+    path: String,
+}
+
+impl<'a> Fields<'a> {
+    /// The body's top-level object.
+    pub fn root(value: &'a Value) -> Result<Self, ApiError> {
+        Self::at(value, String::new())
+    }
+
+    fn at(value: &'a Value, path: String) -> Result<Self, ApiError> {
+        match value {
+            Value::Object(object) => Ok(Fields { object, path }),
+            _ => Err(ApiError::InvalidRequest {
+                field: (!path.is_empty()).then(|| path.clone()),
+                message: format!(
+                    "{} must be a JSON object",
+                    if path.is_empty() {
+                        "the request body"
+                    } else {
+                        &path
+                    }
+                ),
+            }),
+        }
+    }
+
+    /// The full path of a field of this object.
+    pub fn path(&self, name: &str) -> String {
+        if self.path.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}.{name}", self.path)
+        }
+    }
+
+    /// A present, non-null value.
+    pub fn value(&self, name: &str) -> Option<&'a Value> {
+        self.object.get(name).filter(|value| !value.is_null())
+    }
+
+    fn missing(&self, name: &str) -> ApiError {
+        ApiError::invalid(self.path(name), format!("{} is required", self.path(name)))
+    }
+
+    pub fn string(&self, name: &str) -> Result<String, ApiError> {
+        self.optional_string(name)?
+            .ok_or_else(|| self.missing(name))
+    }
+
+    /// A string of 1..=MAX_TEXT_CHARS characters, or absent/null.
+    pub fn optional_string(&self, name: &str) -> Result<Option<String>, ApiError> {
+        self.optional_string_up_to(name, MAX_TEXT_CHARS)
+    }
+
+    pub fn optional_string_up_to(
+        &self,
+        name: &str,
+        max_chars: usize,
+    ) -> Result<Option<String>, ApiError> {
+        match self.value(name) {
+            None => Ok(None),
+            Some(Value::String(text)) => {
+                let trimmed = text.trim();
+                if trimmed.is_empty() {
+                    Err(ApiError::invalid(
+                        self.path(name),
+                        format!("{} must not be empty", self.path(name)),
+                    ))
+                } else if trimmed.chars().count() > max_chars {
+                    Err(ApiError::invalid(
+                        self.path(name),
+                        format!("{} is longer than {max_chars} characters", self.path(name)),
+                    ))
+                } else {
+                    Ok(Some(trimmed.to_owned()))
+                }
+            }
+            Some(_) => Err(ApiError::invalid(
+                self.path(name),
+                format!("{} must be a string", self.path(name)),
+            )),
+        }
+    }
+
+    /// An integer given as a JSON number or as a string of digits.
+    pub fn optional_integer(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        let invalid = || {
+            ApiError::invalid(
+                self.path(name),
+                format!("{} must be an integer", self.path(name)),
+            )
+        };
+        match self.value(name) {
+            None => Ok(None),
+            Some(Value::Number(number)) => number.as_i64().map(Some).ok_or_else(invalid),
+            Some(Value::String(text)) => text.trim().parse().map(Some).map_err(|_| invalid()),
+            Some(_) => Err(invalid()),
+        }
+    }
+
+    pub fn positive_integer(&self, name: &str, max: i64) -> Result<i64, ApiError> {
+        let value = self
+            .optional_integer(name)?
+            .ok_or_else(|| self.missing(name))?;
+        if value < 1 || value > max {
+            return Err(ApiError::invalid(
+                self.path(name),
+                format!("{} must be an integer from 1 to {max}", self.path(name)),
+            ));
+        }
+        Ok(value)
+    }
+
+    /// A money amount in `currency`: a decimal string or JSON number, > 0, at most the
+    /// currency's fractional digits. Anything else is `invalid_amount`.
+    pub fn amount(&self, name: &str, currency: &Currency) -> Result<i64, ApiError> {
+        self.optional_amount(name, currency)?
+            .ok_or_else(|| ApiError::InvalidAmount {
+                field: self.path(name),
+                message: "an amount is required".into(),
+            })
+    }
+
+    pub fn optional_amount(
+        &self,
+        name: &str,
+        currency: &Currency,
+    ) -> Result<Option<i64>, ApiError> {
+        let Some(value) = self.value(name) else {
+            return Ok(None);
+        };
+        let text = match value {
+            Value::String(text) => text.clone(),
+            Value::Number(number) => number.to_string(),
+            _ => String::new(),
+        };
+        currency
+            .parse_amount(&text)
+            .map(Some)
+            .map_err(|error| ApiError::InvalidAmount {
+                field: self.path(name),
+                message: error.to_string(),
+            })
+    }
+
+    /// A decimal number (JSON number or string), for percentages and rates.
+    pub fn optional_decimal(&self, name: &str) -> Result<Option<Decimal>, ApiError> {
+        let invalid = || {
+            ApiError::invalid(
+                self.path(name),
+                format!("{} must be a decimal number", self.path(name)),
+            )
+        };
+        match self.value(name) {
+            None => Ok(None),
+            Some(Value::Number(number)) => {
+                number.to_string().parse().map(Some).map_err(|_| invalid())
+            }
+            Some(Value::String(text)) => text.trim().parse().map(Some).map_err(|_| invalid()),
+            Some(_) => Err(invalid()),
+        }
+    }
+
+    /// A non-empty array of objects (at most `max` of them).
+    pub fn objects(&self, name: &str, max: usize) -> Result<Vec<Fields<'a>>, ApiError> {
+        let path = self.path(name);
+        let items = match self.value(name) {
+            Some(Value::Array(items)) => items,
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    path.clone(),
+                    format!("{path} must be an array"),
+                ))
+            }
+            None => return Err(self.missing(name)),
+        };
+        if items.is_empty() || items.len() > max {
+            return Err(ApiError::invalid(
+                path.clone(),
+                format!(
+                    "{path} must hold 1 to {max} entries, it holds {}",
+                    items.len()
+                ),
+            ));
+        }
+        items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| Fields::at(item, format!("{path}[{index}]")))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn errors_name_the_nested_field() {
+        let body = json!({"items": [{"qty": 1}, {"qty": 0}]});
+        let root = Fields::root(&body).unwrap();
+        let items = root.objects("items", 10).unwrap();
+        assert!(items[0].positive_integer("qty", 100).is_ok());
+        match items[1].positive_integer("qty", 100) {
+            Err(ApiError::InvalidRequest { field, .. }) => {
+                assert_eq!(field.as_deref(), Some("items[1].qty"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn amounts_accept_strings_and_numbers_only_when_exact() {
+        let body =
+            json!({"a": "150.00", "b": 12.5, "c": 1.005, "d": "abc", "e": 0, "f": -1, "g": true});
+        let fields = Fields::root(&body).unwrap();
+        let uzs = Currency::uzs();
+        assert_eq!(fields.amount("a", &uzs).unwrap(), 15_000);
+        assert_eq!(fields.amount("b", &uzs).unwrap(), 1_250);
+        for bad in ["c", "d", "e", "f", "g", "missing"] {
+            match fields.amount(bad, &uzs) {
+                Err(ApiError::InvalidAmount { field, .. }) => assert_eq!(field, bad),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_body_must_be_an_object() {
+        assert!(Fields::root(&json!([1])).is_err());
+        assert!(parse_json(b"").is_err());
+        assert!(parse_json(b"{").is_err());
+    }
+}

@@ -1,0 +1,71 @@
+//! `?min_position=N` on projected reads (read-your-writes, `specs/api.md` §3).
+
+use std::time::Duration;
+
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use ledger_projections::wait::{self, WaitError};
+use serde::Deserialize;
+
+use super::error::ApiError;
+use crate::app::AppState;
+
+/// Longest wait before answering 409 `not_caught_up`.
+const MAX_WAIT: Duration = Duration::from_secs(5);
+
+/// The position a client wants a projection to have reached, if any.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MinPosition(pub Option<i64>);
+
+#[derive(Deserialize)]
+struct RawQuery {
+    min_position: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for MinPosition {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(raw) = Query::<RawQuery>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| ApiError::InvalidRequest {
+                field: None,
+                message: format!("bad query string: {rejection}"),
+            })?;
+        match raw.min_position {
+            None => Ok(MinPosition(None)),
+            Some(text) => text
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|position| *position >= 0)
+                .map(|position| MinPosition(Some(position)))
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "min_position",
+                        "min_position must be a non-negative integer",
+                    )
+                }),
+        }
+    }
+}
+
+/// Waits for `projection` to reach the client's position; returns the projection's position.
+pub async fn caught_up(
+    state: &AppState,
+    projection: &'static str,
+    min_position: MinPosition,
+) -> Result<i64, ApiError> {
+    wait::wait_for_position(
+        &state.pool,
+        &state.board,
+        projection,
+        min_position.0,
+        MAX_WAIT,
+    )
+    .await
+    .map_err(|error| match error {
+        WaitError::NotCaughtUp { min_position, .. } => ApiError::NotCaughtUp { min_position },
+        WaitError::Database(error) => error.into(),
+    })
+}

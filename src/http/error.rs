@@ -1,0 +1,220 @@
+//! The one error type of our own API, mapped to HTTP in exactly one place.
+//!
+//! Every variant has a stable machine `error` code and a human `message`; some carry details
+//! (`field`, `status`, `balance`, ...) that are added to the same JSON object. Internal errors
+//! are logged with the request's id and never shown.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 401: no credential, or one we do not know.
+    #[error("missing or invalid credentials")]
+    Unauthorized,
+    /// 403: a known credential without the scope the route needs.
+    #[error("this credential lacks the {scope} scope")]
+    Forbidden { scope: &'static str },
+    /// 404 with a route-specific code (`not_found`, `order_not_found`, `user_not_found`,
+    /// `operation_not_found`).
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    /// 400: the body or query is malformed; `field` names the offending input when known.
+    #[error("{message}")]
+    InvalidRequest {
+        field: Option<String>,
+        message: String,
+    },
+    /// 400
+    #[error("{field} is not a valid phone number (Russia: 7XXXXXXXXXX, Uzbekistan: 998XXXXXXXXX)")]
+    InvalidPhone { field: String },
+    /// 400
+    #[error("{field}: {message}")]
+    InvalidAmount { field: String, message: String },
+    /// 409: the same client key was used before with different content.
+    #[error("{message}")]
+    IdempotencyConflict { message: String },
+    /// 409: the command does not apply in the entity's current state.
+    #[error("{message}")]
+    InvalidState { status: String, message: String },
+    /// 409: a phone and a Telegram id that belong to two different customers.
+    #[error("{message}")]
+    CustomerConflict { message: String },
+    /// 409: a reference to an operation of another customer or of the wrong kind.
+    #[error("{message}")]
+    InvalidReference { message: String },
+    /// 409: `?min_position` not reached within the wait.
+    #[error("the projection has not reached position {min_position} yet")]
+    NotCaughtUp { min_position: i64 },
+    /// 422: `balance` and `requested` as decimal strings.
+    #[error("insufficient cashback: {requested} requested, {available} available")]
+    InsufficientBalance {
+        balance: String,
+        available: String,
+        requested: String,
+    },
+    /// 422
+    #[error("the amount exceeds what remains of the referenced operation ({remaining})")]
+    ExceedsRemaining { remaining: String },
+    /// 405
+    #[error("this route does not accept that HTTP method")]
+    MethodNotAllowed,
+    /// 413
+    #[error("the request body is too large (limit: 1 MiB; 16 MiB for 1C batches)")]
+    PayloadTooLarge,
+    /// 503
+    #[error("{message}")]
+    FxUnavailable { message: String },
+    /// 500: logged, never detailed to the client.
+    #[error("internal error: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::InvalidRequest {
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::NotFound {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        ApiError::Internal(error.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::InvalidRequest { .. }
+            | ApiError::InvalidPhone { .. }
+            | ApiError::InvalidAmount { .. } => StatusCode::BAD_REQUEST,
+            ApiError::IdempotencyConflict { .. }
+            | ApiError::InvalidState { .. }
+            | ApiError::CustomerConflict { .. }
+            | ApiError::InvalidReference { .. }
+            | ApiError::NotCaughtUp { .. } => StatusCode::CONFLICT,
+            ApiError::InsufficientBalance { .. } | ApiError::ExceedsRemaining { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::FxUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden { .. } => "forbidden",
+            ApiError::NotFound { code, .. } => code,
+            ApiError::InvalidRequest { .. } => "invalid_request",
+            ApiError::InvalidPhone { .. } => "invalid_phone",
+            ApiError::InvalidAmount { .. } => "invalid_amount",
+            ApiError::IdempotencyConflict { .. } => "idempotency_conflict",
+            ApiError::InvalidState { .. } => "invalid_state",
+            ApiError::CustomerConflict { .. } => "customer_conflict",
+            ApiError::InvalidReference { .. } => "invalid_reference",
+            ApiError::NotCaughtUp { .. } => "not_caught_up",
+            ApiError::InsufficientBalance { .. } => "insufficient_balance",
+            ApiError::ExceedsRemaining { .. } => "exceeds_remaining",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::FxUnavailable { .. } => "fx_unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// The JSON object answered: `{error, message, ...details}`.
+    pub fn body(&self) -> Map<String, Value> {
+        let message = match self {
+            ApiError::Internal(_) => "internal error; the server log has the details".to_owned(),
+            other => other.to_string(),
+        };
+        let mut body = Map::new();
+        body.insert("error".into(), json!(self.code()));
+        body.insert("message".into(), json!(message));
+        let mut detail = |key: &str, value: Value| {
+            body.insert(key.into(), value);
+        };
+        match self {
+            ApiError::InvalidRequest {
+                field: Some(field), ..
+            }
+            | ApiError::InvalidPhone { field }
+            | ApiError::InvalidAmount { field, .. } => detail("field", json!(field)),
+            ApiError::Forbidden { scope } => detail("scope", json!(scope)),
+            ApiError::InvalidState { status, .. } => detail("status", json!(status)),
+            ApiError::InsufficientBalance {
+                balance,
+                available,
+                requested,
+            } => {
+                detail("balance", json!(balance));
+                detail("available", json!(available));
+                detail("requested", json!(requested));
+            }
+            ApiError::ExceedsRemaining { remaining } => detail("remaining", json!(remaining)),
+            ApiError::NotCaughtUp { min_position } => detail("min_position", json!(min_position)),
+            _ => {}
+        }
+        body
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(error) = &self {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "internal error answering a request"
+            );
+        }
+        (self.status(), Json(Value::Object(self.body()))).into_response()
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        ApiError::Internal(error.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_body_has_code_and_message() {
+        let error = ApiError::InsufficientBalance {
+            balance: "5.00".into(),
+            available: "5.00".into(),
+            requested: "7.00".into(),
+        };
+        let body = error.body();
+        assert_eq!(body["error"], "insufficient_balance");
+        assert_eq!(body["requested"], "7.00");
+        assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(body["message"].as_str().unwrap().contains("7.00"));
+    }
+
+    #[test]
+    fn internal_errors_leak_nothing() {
+        let error = ApiError::internal(anyhow::anyhow!("password=secret at db"));
+        let body = error.body();
+        assert_eq!(body["error"], "internal");
+        assert!(!body["message"].as_str().unwrap().contains("secret"));
+    }
+}

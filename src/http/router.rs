@@ -1,0 +1,57 @@
+//! Joins every domain's routes with the shared layers: request ids, tracing spans, metrics, the
+//! body size limit, and JSON answers for unknown routes.
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::routing::get;
+use axum::{middleware, Router};
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use super::error::ApiError;
+use super::{health, metrics, openapi};
+use crate::app::AppState;
+use crate::{admin, cashback, customers, orders};
+
+/// Default request body limit (`specs/api.md` §3); the 1C batch route raises its own.
+pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
+
+pub fn build(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::render))
+        .route("/openapi.json", get(openapi::document))
+        .merge(customers::routes::router())
+        .merge(orders::routes::router())
+        .merge(cashback::routes::router())
+        .merge(admin::routes::router())
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                    let id = request
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|value| value.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+                }))
+                .layer(PropagateRequestIdLayer::new(request_id)),
+        )
+        .with_state(state)
+}
+
+async fn unknown_route() -> ApiError {
+    ApiError::not_found("not_found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
