@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::http::metrics::Metrics;
 use crate::projection_runtime::{self, AppendSignal};
-use crate::{database, http, orders};
+use crate::{database, http, onec, orders, payme};
 
 /// How long `stop` waits for in-flight requests and projector batches.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -82,6 +82,7 @@ pub async fn start(config: Config, pool: PgPool) -> anyhow::Result<RunningServer
         .with_context(|| format!("binding {}", config.listen))?;
     let address = listener.local_addr()?;
     let state = AppState::new(config, pool)?;
+    payme::keys::seed_from_environment(&state).await?;
     let shutdown = CancellationToken::new();
 
     let mut background = JoinSet::new();
@@ -99,6 +100,7 @@ pub async fn start(config: Config, pool: PgPool) -> anyhow::Result<RunningServer
         shutdown.clone(),
     );
     orders::expiry::spawn(&mut background, state.clone(), shutdown.clone());
+    onec::monitoring::spawn(&mut background, state.clone(), shutdown.clone());
 
     let router = http::router::build(state.clone());
     let server = tokio::spawn(

@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 use crate::config::Config;
 use crate::embedded_pg::{self, Durability, EmbeddedOptions};
 use crate::keys::tokens::{self, Scope};
-use crate::{app, database};
+use crate::{app, database, onec, payme};
 
 #[derive(Parser)]
 #[command(name = "ledger", version, about = "Event-sourced ledger server")]
@@ -40,6 +40,29 @@ enum Command {
 
 #[derive(Subcommand)]
 enum KeysCommand {
+    /// Create a 1C store (or a new key for it) and print its API key once.
+    CreateStore {
+        #[arg(long)]
+        store: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Currency of the store's cashback operations (default LEDGER_CASHBACK_CURRENCY).
+        #[arg(long)]
+        currency: Option<String>,
+        /// IANA time zone of `created_at` values sent without an offset (default UTC).
+        #[arg(long)]
+        timezone: Option<String>,
+    },
+    /// Revoke every key of a 1C store at once.
+    RevokeStore {
+        #[arg(long)]
+        store: String,
+    },
+    /// Replace the accepted Payme keys (repeat --key, or comma-separate, during a rotation).
+    SetPayme {
+        #[arg(long = "key", required = true, num_args = 1..)]
+        keys: Vec<String>,
+    },
     /// Print a new bearer token once.
     CreateToken {
         #[arg(long)]
@@ -156,6 +179,43 @@ async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
             let token = tokens::create_token(&pool, &name, &scopes).await?;
             tracing::info!(name = %name, "token created; it is printed once");
             println!("{token}");
+            Ok(())
+        }
+        KeysCommand::CreateStore {
+            store,
+            name,
+            currency,
+            timezone,
+        } => {
+            let new_store = onec::stores::NewStore {
+                store_id: store,
+                name,
+                currency,
+                timezone,
+            };
+            let key =
+                onec::stores::create_store(&pool, config.cashback_currency.code(), &new_store)
+                    .await?;
+            tracing::info!(store = %new_store.store_id, "store key created; it is printed once");
+            println!("{key}");
+            Ok(())
+        }
+        KeysCommand::RevokeStore { store } => {
+            let revoked = onec::stores::revoke_store(&pool, &store).await?;
+            tracing::info!(store = %store, revoked, "store keys revoked");
+            Ok(())
+        }
+        KeysCommand::SetPayme { keys } => {
+            let keys: Vec<String> = keys
+                .iter()
+                .flat_map(|key| key.split(','))
+                .map(str::trim)
+                .filter(|key| !key.is_empty())
+                .map(str::to_owned)
+                .collect();
+            let store = ledger_events::EventStore::new(pool.clone());
+            payme::keys::replace_keys_from_operator(&store, &keys).await?;
+            tracing::info!(count = keys.len(), "Payme keys replaced");
             Ok(())
         }
     }

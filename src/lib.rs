@@ -18,6 +18,8 @@ pub mod embedded_pg;
 pub mod fx;
 pub mod http;
 pub mod keys;
+pub mod onec;
 pub mod orders;
+pub mod payme;
 pub mod projection_runtime;
 pub mod security;

@@ -182,5 +182,6 @@ async fn write_database_gauges(state: &AppState, out: &mut String) -> anyhow::Re
         samples: vec![(String::new(), state.store.head_position().await? as f64)],
     }
     .write(out);
+    crate::onec::monitoring::write_gauges(state, out).await?;
     Ok(())
 }

@@ -12,7 +12,7 @@ use tower_http::trace::TraceLayer;
 use super::error::ApiError;
 use super::{health, metrics, openapi};
 use crate::app::AppState;
-use crate::{admin, cashback, customers, orders};
+use crate::{admin, cashback, customers, onec, orders, payme};
 
 /// Default request body limit (`specs/api.md` §3); the 1C batch route raises its own.
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
@@ -28,6 +28,8 @@ pub fn build(state: AppState) -> Router {
         .merge(orders::routes::router())
         .merge(cashback::routes::router())
         .merge(admin::routes::router())
+        .merge(payme::routes::router())
+        .merge(onec::routes::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))

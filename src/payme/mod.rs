@@ -1,0 +1,4 @@
+//! Payme Merchant API (`POST /api/payme`, `specs/payme.md`).
+
+pub mod keys;
+pub mod routes;
