@@ -25,15 +25,20 @@ impl Default for InlineProjections {
 }
 
 impl InlineProjections {
-    /// Applies freshly appended events, in order, to every inline projector reading them.
+    /// Applies freshly appended events, in order, to every inline projector reading them (each
+    /// projector gets its events as one batch; inline projectors own disjoint tables).
     pub async fn apply(
         &self,
         connection: &mut PgConnection,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
-        for event in events {
-            for projector in self.projectors.iter().filter(|p| p.reads_stream(event)) {
-                projector.apply(connection, event).await?;
+        for projector in &self.projectors {
+            let mine: Vec<&RecordedEvent> = events
+                .iter()
+                .filter(|event| projector.reads_stream(event))
+                .collect();
+            if !mine.is_empty() {
+                projector.apply_batch(connection, &mine).await?;
             }
         }
         Ok(())

@@ -46,6 +46,20 @@ pub trait Projector: Send + Sync + 'static {
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError>;
 
+    /// Applies several events (all of streams this projector reads, in log order) with the same
+    /// effect as applying them one by one. Projectors on hot paths override it with set-based
+    /// statements; the default applies one at a time.
+    async fn apply_batch(
+        &self,
+        connection: &mut PgConnection,
+        events: &[&RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        for event in events {
+            self.apply(connection, event).await?;
+        }
+        Ok(())
+    }
+
     fn reads_stream(&self, event: &RecordedEvent) -> bool {
         self.stream_types().contains(&event.stream_id.stream_type())
     }

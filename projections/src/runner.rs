@@ -285,7 +285,7 @@ impl ProjectionRunner {
             .collect();
         let mut versions = checkpoint::stream_versions(&mut transaction, name, &streams).await?;
         let mut changed: HashMap<String, i64> = HashMap::new();
-        let mut applied = 0_usize;
+        let mut to_apply: Vec<&RecordedEvent> = Vec::with_capacity(mine.len());
         for event in mine {
             let stream = event.stream_id.as_str();
             let last = versions.get(stream).copied().unwrap_or(0);
@@ -302,10 +302,15 @@ impl ProjectionRunner {
                 )
                 .into());
             }
-            self.projector.apply(&mut transaction, event).await?;
             versions.insert(stream.to_owned(), event.stream_version);
             changed.insert(stream.to_owned(), event.stream_version);
-            applied += 1;
+            to_apply.push(event);
+        }
+        let applied = to_apply.len();
+        if applied > 0 {
+            self.projector
+                .apply_batch(&mut transaction, &to_apply)
+                .await?;
         }
         checkpoint::store_stream_versions(&mut transaction, name, &changed).await?;
 

@@ -61,6 +61,11 @@ impl<'a> Fields<'a> {
         Self::at(value, String::new())
     }
 
+    /// An object inside the body, its fields named from `path` (`transactions[3]`).
+    pub fn nested(value: &'a Value, path: &str) -> Result<Self, ApiError> {
+        Self::at(value, path.to_owned())
+    }
+
     fn at(value: &'a Value, path: String) -> Result<Self, ApiError> {
         match value {
             Value::Object(object) => Ok(Fields { object, path }),

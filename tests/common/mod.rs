@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod onec;
+
 use ledger::app::{self, RunningServer};
 use ledger::config::{Config, Secret};
 use ledger::keys::tokens::{self, Scope};
@@ -112,7 +114,7 @@ impl TestApp {
     }
 }
 
-async fn answer(response: reqwest::Response) -> Answer {
+pub async fn answer(response: reqwest::Response) -> Answer {
     let status = response.status();
     let text = response.text().await.expect("body read");
     Answer {

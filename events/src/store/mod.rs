@@ -8,12 +8,14 @@
 mod append;
 mod error;
 mod feed;
+mod locked_append;
 mod read;
 mod recorded;
 
 pub use append::{AppendOutcome, AppendRequest, ExpectedVersion};
 pub use error::{AppendError, VersionConflict};
 pub use feed::{FeedBatch, FeedPosition};
+pub use locked_append::LockedEvent;
 pub use read::RawEvent;
 pub use recorded::{ReadError, RecordedEvent};
 

@@ -137,6 +137,32 @@ impl EventStore {
         }
     }
 
+    /// The keyed events of many idempotency keys at once, with their stored fingerprints
+    /// (batch paths decide a whole chunk after one lookup).
+    pub async fn find_keyed(
+        &self,
+        connection: &mut PgConnection,
+        keys: &[&str],
+    ) -> Result<Vec<(String, String, RecordedEvent)>, ReadError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = format!(
+            "SELECT {EVENT_COLUMNS}, idempotency_key, idempotency_fingerprint FROM events \
+             WHERE idempotency_key = ANY($1)"
+        );
+        let rows = sqlx::query(&query).bind(keys).fetch_all(connection).await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("idempotency_key")?,
+                    row.try_get("idempotency_fingerprint")?,
+                    RecordedEvent::from_row(row)?,
+                ))
+            })
+            .collect()
+    }
+
     /// The highest position assigned so far (0 for an empty log). Positions of transactions
     /// still open or rolled back may be missing below it.
     pub async fn head_position(&self) -> Result<i64, sqlx::Error> {

@@ -6,6 +6,7 @@ pub mod cashback_balances;
 pub mod cashback_history;
 pub mod customers;
 pub mod lookups;
+pub mod onec_operations;
 pub mod orders;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ pub fn inline() -> Vec<Arc<dyn Projector>> {
         Arc::new(lookups::CustomerIndex),
         Arc::new(lookups::OrderIndex),
         Arc::new(cashback_balances::CashbackBalances),
+        Arc::new(onec_operations::OnecOperations),
     ]
 }
 

@@ -1,0 +1,624 @@
+//! The 1C cashback exchange over HTTP: every status of `specs/onec.md`, holds, batches, the
+//! conflict scenario, concurrent re-sends, history and sync monitoring.
+
+mod common;
+
+use common::onec::{operation, referring};
+use common::{spawn_app, TestApp, ADMIN_TOKEN};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+const PHONE: &str = "998901234567";
+
+async fn single(app: &TestApp, key: &str, item: &Value) -> common::Answer {
+    app.onec_post("/api/cashback/v1/transactions", Some(key), item)
+        .await
+}
+
+async fn balance(app: &TestApp, key: &str, phone: &str) -> Value {
+    let answer = app
+        .onec_get(
+            &format!("/api/cashback/v1/balance?user_phone={phone}"),
+            Some(key),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    answer.body
+}
+
+#[sqlx::test]
+async fn every_single_operation_status(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let key = app.store_key("tashkent-1", "UZS", "Asia/Tashkent").await;
+    let customer = app.customer_with_phone(PHONE).await;
+
+    let fresh = balance(&app, &key, PHONE).await;
+    assert_eq!(
+        fresh["balance"], "0.00",
+        "a known customer with no operations"
+    );
+    assert_eq!(fresh["user_id"], customer.as_str());
+
+    // accrual
+    let accrual = single(
+        &app,
+        &key,
+        &operation(
+            "Accrual_1_20261120",
+            "accrual",
+            "1000.00",
+            "+998 90 123 45 67",
+        ),
+    )
+    .await;
+    assert_eq!(accrual.status, StatusCode::CREATED, "{:?}", accrual.body);
+    assert_eq!(accrual.body["status"], "ok");
+    assert_eq!(accrual.body["balance_after"], "1000.00");
+    assert!(accrual.body["position"].as_i64().unwrap() > 0);
+
+    // the same again: the original answer, no second credit
+    let again = single(
+        &app,
+        &key,
+        &operation("Accrual_1_20261120", "accrual", "1000", PHONE),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.body["status"], "already_exists");
+    assert_eq!(again.body["idempotent"], true);
+    assert_eq!(again.body["transaction_id"], accrual.body["transaction_id"]);
+    assert_eq!(again.body["balance_after"], "1000.00");
+
+    // same external id, different content
+    let conflict = single(
+        &app,
+        &key,
+        &operation("Accrual_1_20261120", "accrual", "999.00", PHONE),
+    )
+    .await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT);
+    assert_eq!(conflict.error(), "idempotency_conflict");
+
+    // debit, then a debit above what is available
+    let debit = single(
+        &app,
+        &key,
+        &operation("Debit_2_20261120", "debit", "300.00", PHONE),
+    )
+    .await;
+    assert_eq!(debit.status, StatusCode::CREATED, "{:?}", debit.body);
+    assert_eq!(debit.body["balance_after"], "700.00");
+    let too_much = single(
+        &app,
+        &key,
+        &operation("Debit_3_20261120", "debit", "701.00", PHONE),
+    )
+    .await;
+    assert_eq!(too_much.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(too_much.error(), "insufficient_balance");
+    assert_eq!(too_much.body["balance"], "700.00");
+    assert_eq!(too_much.body["requested"], "701.00");
+    // ... final: an accrual that would make it possible does not turn the repeat into a success
+    single(
+        &app,
+        &key,
+        &operation("Accrual_4_20261120", "accrual", "100.00", PHONE),
+    )
+    .await;
+    let repeat = single(
+        &app,
+        &key,
+        &operation("Debit_3_20261120", "debit", "701.00", PHONE),
+    )
+    .await;
+    assert_eq!(repeat.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        repeat.body["balance"], "700.00",
+        "the original refusal, word for word"
+    );
+
+    // release gives back part of the debit, never more than is left of it
+    let release = single(
+        &app,
+        &key,
+        &referring("Release_5", "release", "100.00", PHONE, "Debit_2_20261120"),
+    )
+    .await;
+    assert_eq!(release.status, StatusCode::CREATED, "{:?}", release.body);
+    assert_eq!(release.body["balance_after"], "900.00");
+    let over = single(
+        &app,
+        &key,
+        &referring("Release_6", "release", "250.00", PHONE, "Debit_2_20261120"),
+    )
+    .await;
+    assert_eq!(over.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(over.error(), "exceeds_remaining");
+    assert_eq!(over.body["remaining"], "200.00");
+
+    // reversal takes back part of an accrual
+    let reversal = single(
+        &app,
+        &key,
+        &referring(
+            "Reversal_7",
+            "reversal",
+            "400.00",
+            PHONE,
+            "Accrual_1_20261120",
+        ),
+    )
+    .await;
+    assert_eq!(reversal.status, StatusCode::CREATED, "{:?}", reversal.body);
+    assert_eq!(reversal.body["balance_after"], "500.00");
+
+    // references: unknown, of the wrong kind, of another customer
+    let unknown = single(
+        &app,
+        &key,
+        &referring("Release_8", "release", "1", PHONE, "Nope_1"),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown.error(), "operation_not_found");
+    let wrong_kind = single(
+        &app,
+        &key,
+        &referring("Release_9", "release", "1", PHONE, "Accrual_1_20261120"),
+    )
+    .await;
+    assert_eq!(wrong_kind.status, StatusCode::CONFLICT);
+    assert_eq!(wrong_kind.error(), "invalid_reference");
+    app.customer_with_phone("79001112233").await;
+    single(
+        &app,
+        &key,
+        &operation("Accrual_10", "accrual", "50", "79001112233"),
+    )
+    .await;
+    let other_customer = single(
+        &app,
+        &key,
+        &referring("Reversal_11", "reversal", "1", PHONE, "Accrual_10"),
+    )
+    .await;
+    assert_eq!(other_customer.error(), "invalid_reference");
+
+    // unknown customer and bad fields: not recorded, the register may fix and resend
+    let nobody = single(
+        &app,
+        &key,
+        &operation("Accrual_12", "accrual", "1", "998909999999"),
+    )
+    .await;
+    assert_eq!(nobody.status, StatusCode::NOT_FOUND);
+    assert_eq!(nobody.error(), "user_not_found");
+    app.customer_with_phone("998909999999").await;
+    let fixed = single(
+        &app,
+        &key,
+        &operation("Accrual_12", "accrual", "1", "998909999999"),
+    )
+    .await;
+    assert_eq!(
+        fixed.status,
+        StatusCode::CREATED,
+        "a resend after user_not_found succeeds"
+    );
+
+    for (field, value, code) in [
+        ("user_phone", json!("12345"), "invalid_phone"),
+        ("amount", json!("1.005"), "invalid_amount"),
+        ("amount", json!("-3"), "invalid_amount"),
+        ("amount", json!("abc"), "invalid_amount"),
+        ("type", json!("gift"), "invalid_request"),
+        ("created_at", json!("yesterday"), "invalid_request"),
+    ] {
+        let mut item = operation("Accrual_13", "accrual", "5", PHONE);
+        item[field] = value;
+        let answer = single(&app, &key, &item).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{field}: {:?}",
+            answer.body
+        );
+        assert_eq!(answer.error(), code, "{field}");
+        assert_eq!(answer.body["field"], field);
+    }
+    let valid_after_all = single(&app, &key, &operation("Accrual_13", "accrual", "5", PHONE)).await;
+    assert_eq!(
+        valid_after_all.status,
+        StatusCode::CREATED,
+        "invalid attempts did not use up the external id"
+    );
+
+    let final_balance = balance(&app, &key, "901234567").await;
+    assert_eq!(final_balance["balance"], "505.00");
+    app.stop().await;
+}
+
+#[sqlx::test]
+async fn stores_authenticate_with_their_own_keys(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let key = app.store_key("s1", "UZS", "UTC").await;
+    app.customer_with_phone(PHONE).await;
+    let path = format!("/api/cashback/v1/balance?user_phone={PHONE}");
+
+    assert_eq!(
+        app.onec_get(&path, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let wrong = app.onec_get(&path, Some("ldg_store_wrong")).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.error(), "unauthorized");
+    assert_eq!(app.onec_get(&path, Some(&key)).await.status, StatusCode::OK);
+
+    let revoked = ledger::onec::stores::revoke_store(&app.pool, "s1")
+        .await
+        .unwrap();
+    assert_eq!(revoked, 1);
+    assert_eq!(
+        app.onec_get(&path, Some(&key)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let write = app
+        .onec_post(
+            "/api/cashback/v1/transactions",
+            Some(&key),
+            &operation("A_1", "accrual", "1", PHONE),
+        )
+        .await;
+    assert_eq!(
+        write.status,
+        StatusCode::UNAUTHORIZED,
+        "revoked at once, for writes too"
+    );
+
+    // A bearer token of the shop API is not a store key.
+    assert_eq!(
+        app.onec_get(&path, Some(ADMIN_TOKEN)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    app.stop().await;
+}
+
+#[sqlx::test]
+async fn phones_are_normalised_before_lookup(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let key = app.store_key("s1", "RUB", "Europe/Moscow").await;
+    let russian = app.customer_with_phone("+7 (900) 123-45-67").await;
+    let uzbek = app.customer_with_phone("901234567").await;
+    let table = [
+        ("79001234567", Some(&russian)),
+        ("89001234567", Some(&russian)),
+        ("9001234567", Some(&russian)),
+        ("%2B7%20900%20123-45-67", Some(&russian)),
+        ("998901234567", Some(&uzbek)),
+        ("%2B998%2090%20123%2045%2067", Some(&uzbek)),
+        ("901234567", Some(&uzbek)),
+    ];
+    for (phone, customer) in table {
+        let answer = app
+            .onec_get(
+                &format!("/api/cashback/v1/balance?user_phone={phone}"),
+                Some(&key),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{phone}");
+        assert_eq!(
+            answer.body["user_id"],
+            customer.unwrap().as_str(),
+            "{phone}"
+        );
+        assert_eq!(answer.body["currency"], "RUB");
+    }
+    for bad in ["12345", "19001234567", "abc"] {
+        let answer = app
+            .onec_get(
+                &format!("/api/cashback/v1/balance?user_phone={bad}"),
+                Some(&key),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(answer.error(), "invalid_phone");
+    }
+    let unknown = app
+        .onec_get(
+            "/api/cashback/v1/balance?user_phone=79990000000",
+            Some(&key),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown.error(), "user_not_found");
+    app.stop().await;
+}
+
+/// specs/onec.md: 500 redeemed online while the register was offline; the register's queued
+/// debit of 300 arrives in a batch and gets insufficient_balance; the rest of the batch applies.
+#[sqlx::test]
+async fn cashback_spent_online_refuses_the_offline_debit_and_the_batch_goes_on(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let key = app.store_key("s1", "UZS", "Asia/Tashkent").await;
+    let customer = app.customer_with_phone(PHONE).await;
+    single(
+        &app,
+        &key,
+        &operation("Accrual_0", "accrual", "700.00", PHONE),
+    )
+    .await;
+
+    // Online: an order redeems 500 (a hold; available drops to 200).
+    let order = app
+        .post(
+            "/api/orders",
+            Some(ADMIN_TOKEN),
+            &json!({"external_id": "web-1", "customer_id": customer, "currency": "UZS",
+                    "items": [{"sku": "x", "title": "Kettle", "qty": 1, "price": "2000.00"}],
+                    "cashback_to_redeem": "500.00"}),
+        )
+        .await;
+    assert_eq!(order.status, StatusCode::CREATED, "{:?}", order.body);
+    let held = balance(&app, &key, PHONE).await;
+    assert_eq!(
+        (
+            held["balance"].as_str(),
+            held["held"].as_str(),
+            held["available"].as_str()
+        ),
+        (Some("700.00"), Some("500.00"), Some("200.00"))
+    );
+
+    let batch = json!({"transactions": [
+        operation("Accrual_1", "accrual", "10.00", PHONE),
+        operation("Debit_2", "debit", "300.00", PHONE),
+        operation("Accrual_3", "accrual", "20.00", PHONE),
+        {"external_id": "Broken_4", "type": "accrual", "amount": "x", "user_phone": PHONE, "created_at": "2026-11-20T10:00:00Z"},
+        operation("Debit_5", "debit", "150.00", PHONE),
+    ]});
+    let answer = app
+        .onec_post("/api/cashback/v1/transactions/batch", Some(&key), &batch)
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    let results = answer.body["results"].as_array().unwrap();
+    let statuses: Vec<(&str, &str)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["external_id"].as_str().unwrap(),
+                r["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("Accrual_1", "ok"),
+            ("Debit_2", "error"),
+            ("Accrual_3", "ok"),
+            ("Broken_4", "error"),
+            ("Debit_5", "ok")
+        ]
+    );
+    assert_eq!(results[1]["error"], "insufficient_balance");
+    assert_eq!(results[1]["balance"], "710.00");
+    assert_eq!(results[1]["requested"], "300.00");
+    assert_eq!(results[3]["error"], "invalid_amount");
+    assert_eq!(results[3]["field"], "amount");
+    assert_eq!(results[4]["balance_after"], "580.00", "700 + 10 + 20 - 150");
+    assert!(
+        answer.body["position"].as_i64().unwrap() > 0,
+        "the position of the last applied item"
+    );
+
+    let after = balance(&app, &key, PHONE).await;
+    assert_eq!(after["balance"], "580.00");
+    assert_eq!(after["available"], "80.00", "the hold still reserves 500");
+
+    // Re-sending the batch changes nothing and repeats every answer.
+    let again = app
+        .onec_post("/api/cashback/v1/transactions/batch", Some(&key), &batch)
+        .await;
+    let repeated: Vec<&str> = again.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        repeated,
+        ["duplicate", "error", "duplicate", "error", "duplicate"]
+    );
+    assert_eq!(again.body["results"][1]["balance"], "710.00");
+    assert_eq!(balance(&app, &key, PHONE).await["balance"], "580.00");
+    app.stop().await;
+}
+
+#[sqlx::test]
+async fn a_batch_over_the_limit_applies_nothing(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let key = app.store_key("s1", "UZS", "UTC").await;
+    app.customer_with_phone(PHONE).await;
+    let items: Vec<Value> = (0..1_001)
+        .map(|n| operation(&format!("A_{n}"), "accrual", "1", PHONE))
+        .collect();
+    let answer = app
+        .onec_post(
+            "/api/cashback/v1/transactions/batch",
+            Some(&key),
+            &json!({"transactions": items}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer.body["field"], "transactions");
+    assert_eq!(balance(&app, &key, PHONE).await["balance"], "0.00");
+    app.stop().await;
+}
+
+/// The same 1,000-item batch posted by 8 connections at once: the balance is as if applied once.
+#[sqlx::test]
+async fn eight_concurrent_copies_of_a_batch_apply_once(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let key = app.store_key("s1", "UZS", "UTC").await;
+    let phones: Vec<String> = (0..40)
+        .map(|n| format!("99890{:07}", 1_000_000 + n))
+        .collect();
+    for phone in &phones {
+        app.customer_with_phone(phone).await;
+    }
+    // 25 rounds over 40 customers; every fifth round is a debit of 3, the others accruals of
+    // 10, so each debit depends on accruals earlier in the same batch.
+    let is_debit = |n: usize| (n / phones.len()) % 5 == 4;
+    let items: Vec<Value> = (0..1_000)
+        .map(|n| {
+            let phone = &phones[n % phones.len()];
+            if is_debit(n) {
+                operation(&format!("Debit_{n}"), "debit", "3.00", phone)
+            } else {
+                operation(&format!("Accrual_{n}"), "accrual", "10.00", phone)
+            }
+        })
+        .collect();
+    let batch = json!({ "transactions": items });
+    let copies =
+        (0..8).map(|_| app.onec_post("/api/cashback/v1/transactions/batch", Some(&key), &batch));
+    let answers = futures::future::join_all(copies).await;
+    for answer in &answers {
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+        for result in answer.body["results"].as_array().unwrap() {
+            assert!(
+                matches!(result["status"].as_str(), Some("ok" | "duplicate")),
+                "{result}"
+            );
+        }
+    }
+    let applied: usize = answers
+        .iter()
+        .map(|a| {
+            a.body["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["status"] == "ok")
+                .count()
+        })
+        .sum();
+    assert_eq!(
+        applied, 1_000,
+        "every item applied by exactly one of the copies"
+    );
+
+    let mut expected: Vec<i64> = vec![0; phones.len()];
+    for n in 0..1_000 {
+        expected[n % phones.len()] += if is_debit(n) { -300 } else { 1_000 };
+    }
+    for (phone, minor) in phones.iter().zip(expected) {
+        let body = balance(&app, &key, phone).await;
+        let expected_text = format!("{}.{:02}", minor / 100, minor % 100);
+        assert_eq!(body["balance"], expected_text.as_str(), "{phone}");
+    }
+    let events: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE idempotency_key LIKE '1c:s1:%'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(events, 1_000);
+    app.stop().await;
+}
+
+#[sqlx::test]
+async fn in_store_operations_show_in_the_customer_history(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let key = app.store_key("chilonzor", "UZS", "Asia/Tashkent").await;
+    let customer = app.customer_with_phone(PHONE).await;
+    let mut item = operation("Accrual_1", "accrual", "12.50", PHONE);
+    item["register_id"] = json!("KASSA-3");
+    item["description"] = json!("Receipt 1");
+    let accrual = single(&app, &key, &item).await;
+    let position = accrual.body["position"].as_i64().unwrap();
+
+    let reader = app
+        .token("app", &[ledger::keys::tokens::Scope::CashbackRead])
+        .await;
+    let history = app
+        .get(
+            &format!("/api/customers/{customer}/cashback?min_position={position}"),
+            Some(&reader),
+        )
+        .await;
+    assert_eq!(history.status, StatusCode::OK, "{:?}", history.body);
+    assert_eq!(history.body["balance"], "12.50");
+    let entry = &history.body["history"][0];
+    assert_eq!(entry["label"], "In-store purchase");
+    assert_eq!(entry["source"], "1c");
+    assert_eq!(entry["store_id"], "chilonzor");
+    assert_eq!(entry["register_id"], "KASSA-3");
+    assert_eq!(entry["external_id"], "Accrual_1");
+    assert_eq!(entry["amount"], "12.50");
+    assert!(
+        entry.get("order_id").is_none(),
+        "not a link to an online order"
+    );
+    // Local time of the store (Tashkent, UTC+5) stored as UTC.
+    assert_eq!(entry["created_at"], "2026-11-20T10:04:05Z");
+    app.stop().await;
+}
+
+#[sqlx::test]
+async fn operators_see_each_stores_sync_state(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let fresh = app.store_key("fresh", "UZS", "UTC").await;
+    app.store_key("silent", "UZS", "UTC").await;
+    app.customer_with_phone(PHONE).await;
+    single(&app, &fresh, &operation("A_1", "accrual", "1", PHONE)).await;
+    single(&app, &fresh, &operation("A_2", "accrual", "abc", PHONE)).await;
+    // The silent store was set up five hours ago and never sent anything.
+    sqlx::query(
+        "UPDATE onec_stores SET created_at = now() - interval '5 hours' WHERE store_id = 'silent'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+
+    let answer = app.get("/api/admin/sync/stores", Some(ADMIN_TOKEN)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    let stores = answer.body["stores"].as_array().unwrap();
+    let fresh_row = stores.iter().find(|s| s["store_id"] == "fresh").unwrap();
+    assert_eq!(fresh_row["operations_24h"], 2);
+    assert_eq!(fresh_row["errors_24h"], 1);
+    assert_eq!(fresh_row["stale"], false);
+    assert!(fresh_row["last_operation_at"].is_string());
+    let silent_row = stores.iter().find(|s| s["store_id"] == "silent").unwrap();
+    assert_eq!(
+        silent_row["stale"], true,
+        "no operation for LEDGER_SYNC_ALERT_HOURS (4 h)"
+    );
+    assert!(silent_row["last_operation_at"].is_null());
+
+    let logged: Vec<(String, String)> =
+        sqlx::query_as("SELECT external_id, status FROM onec_sync_log ORDER BY id")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        logged,
+        [("A_1".into(), "ok".into()), ("A_2".into(), "error".into())]
+    );
+
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("ledger_onec_store_stale{store=\"silent\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("ledger_onec_store_seconds_since_last_operation{store=\"fresh\"}"));
+    app.stop().await;
+}
