@@ -20,21 +20,24 @@ CREATE TABLE onec_store_keys (
 );
 CREATE INDEX onec_store_keys_store ON onec_store_keys (store_id);
 
--- Every 1C request item as it was answered (operational log, not part of the ledger).
+-- Every 1C request with every item as it was answered (operational log, not part of the ledger).
+-- One row per request (per chunk of a batch), its items in `items`: a 1,000-operation batch
+-- costs a few rows, not a thousand, while each item stays findable (GIN index on `items`).
 CREATE TABLE onec_sync_log (
-    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    store_id       text NOT NULL,
-    register_id    text,
-    external_id    text,
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    store_id        text NOT NULL,
     -- `single` or `batch`
-    request_kind   text NOT NULL,
-    -- `ok`, `duplicate` or `error`
-    status         text NOT NULL,
-    error          text,
-    received_at    timestamptz NOT NULL,
-    latency_micros bigint NOT NULL
+    request_kind    text NOT NULL,
+    received_at     timestamptz NOT NULL,
+    latency_micros  bigint NOT NULL,
+    ok_count        integer NOT NULL,
+    duplicate_count integer NOT NULL,
+    error_count     integer NOT NULL,
+    -- [{external_id, register_id, status: ok|duplicate|error, error?}]
+    items           jsonb NOT NULL
 );
 CREATE INDEX onec_sync_log_store_time ON onec_sync_log (store_id, received_at);
+CREATE INDEX onec_sync_log_items ON onec_sync_log USING gin (items jsonb_path_ops);
 
 -- Inline projection: in-store accruals and debits by (store, external id), with what is left of
 -- each after releases / reversals. Written in the append transaction.

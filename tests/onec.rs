@@ -596,14 +596,19 @@ async fn operators_see_each_stores_sync_state(pool: PgPool) {
     );
     assert!(silent_row["last_operation_at"].is_null());
 
-    let logged: Vec<(String, String)> =
-        sqlx::query_as("SELECT external_id, status FROM onec_sync_log ORDER BY id")
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
+    let logged: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT item->>'external_id', item->>'status', item->>'error' \
+         FROM onec_sync_log, jsonb_array_elements(items) AS item ORDER BY id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
     assert_eq!(
         logged,
-        [("A_1".into(), "ok".into()), ("A_2".into(), "error".into())]
+        [
+            ("A_1".into(), "ok".into(), None),
+            ("A_2".into(), "error".into(), Some("invalid_amount".into()))
+        ]
     );
 
     let metrics = app
@@ -620,5 +625,95 @@ async fn operators_see_each_stores_sync_state(pool: PgPool) {
         "{metrics}"
     );
     assert!(metrics.contains("ledger_onec_store_seconds_since_last_operation{store=\"fresh\"}"));
+    app.stop().await;
+}
+
+/// What the set-based inline projections wrote during batches equals a from-scratch fold of the
+/// log applied one event at a time (what a replay does).
+#[sqlx::test]
+async fn batch_written_projections_equal_an_event_by_event_replay(pool: PgPool) {
+    use ledger_events::{EventStore, FeedPosition};
+    use ledger_projections::read_models;
+
+    let app = spawn_app(pool).await;
+    let key = app.store_key("s1", "UZS", "UTC").await;
+    let phones: Vec<String> = (0..5).map(|n| format!("99893{:07}", n)).collect();
+    for phone in &phones {
+        app.customer_with_phone(phone).await;
+    }
+    let mut items = Vec::new();
+    for (n, phone) in phones.iter().enumerate() {
+        items.push(operation(&format!("A_{n}"), "accrual", "100.00", phone));
+        items.push(operation(&format!("D_{n}"), "debit", "30.00", phone));
+        items.push(referring(
+            &format!("Rel_{n}"),
+            "release",
+            "10.00",
+            phone,
+            &format!("D_{n}"),
+        ));
+        items.push(referring(
+            &format!("Rev_{n}"),
+            "reversal",
+            "50.00",
+            phone,
+            &format!("A_{n}"),
+        ));
+        items.push(operation(&format!("Big_{n}"), "debit", "1000.00", phone)); // refused, recorded
+    }
+    let answer = app
+        .onec_post(
+            "/api/cashback/v1/transactions/batch",
+            Some(&key),
+            &json!({"transactions": items}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+
+    let store = EventStore::new(app.pool.clone());
+    for projector in read_models::inline() {
+        let tables = projector.tables();
+        let snapshot = |table: &str| {
+            format!("SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)::text), '[]') FROM {table} t")
+        };
+        let mut live = Vec::new();
+        for table in tables {
+            live.push(
+                sqlx::query_scalar::<_, Value>(&snapshot(table))
+                    .fetch_one(&app.pool)
+                    .await
+                    .unwrap(),
+            );
+        }
+        let mut transaction = app.pool.begin().await.unwrap();
+        for table in tables {
+            sqlx::query(&format!("DELETE FROM {table}"))
+                .execute(&mut *transaction)
+                .await
+                .unwrap();
+        }
+        let mut after = FeedPosition::START;
+        loop {
+            let batch = store.read_global_feed(after, 100).await.unwrap();
+            for event in batch.events.iter().filter(|e| projector.reads_stream(e)) {
+                projector.apply(&mut transaction, event).await.unwrap();
+            }
+            after = batch.end(after);
+            if batch.reached_horizon {
+                break;
+            }
+        }
+        for (table, live_rows) in tables.iter().zip(&live) {
+            let replayed: Value = sqlx::query_scalar(&snapshot(table))
+                .fetch_one(&mut *transaction)
+                .await
+                .unwrap();
+            assert_eq!(
+                &replayed, live_rows,
+                "{table}: replay equals what the batch wrote"
+            );
+        }
+        transaction.rollback().await.unwrap();
+    }
     app.stop().await;
 }

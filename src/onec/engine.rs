@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use super::auth::StoreContext;
 use super::operation::{Operation, OperationKind};
-use super::sync_log::{self, SyncEntry};
+use super::sync_log::{self, SyncEntry, SyncRequest};
 use crate::app::AppState;
 use crate::command::{self, Command, CommandError};
 use crate::http::error::ApiError;
@@ -106,17 +106,14 @@ pub async fn apply(
         .iter()
         .enumerate()
         .filter_map(|(index, outcome)| outcome.as_ref().map(|outcome| (index, outcome)))
-        .map(|(index, outcome)| {
-            sync_entry(
-                &submission.ids[index],
-                outcome,
-                submission.request_kind,
-                submission.received,
-                submission.received_at,
-            )
-        })
+        .map(|(index, outcome)| sync_entry(&submission.ids[index], outcome))
         .collect();
-    sync_log::insert(&state.pool, submission.store, &refused).await?;
+    let request = sync_request(
+        submission.request_kind,
+        submission.received,
+        submission.received_at,
+    );
+    sync_log::insert(&state.pool, submission.store, request, &refused).await?;
 
     for chunk in prepared.chunks(CHUNK_SIZE) {
         let command = ApplyChunk {
@@ -218,16 +215,11 @@ impl Command for ApplyChunk<'_> {
                     Some(item.operation.external_id.clone()),
                     item.operation.register_id.clone(),
                 );
-                sync_entry(
-                    &ids,
-                    outcome,
-                    self.request_kind,
-                    self.received,
-                    self.received_at,
-                )
+                sync_entry(&ids, outcome)
             })
             .collect();
-        sync_log::insert(&mut *connection, self.store, &entries).await?;
+        let request = sync_request(self.request_kind, self.received, self.received_at);
+        sync_log::insert(&mut *connection, self.store, request, &entries).await?;
         Ok(outcomes)
     }
 }
@@ -731,13 +723,7 @@ fn repeat_of(earlier: &ItemOutcome) -> ItemOutcome {
     }
 }
 
-fn sync_entry(
-    ids: &(Option<String>, Option<String>),
-    outcome: &ItemOutcome,
-    request_kind: &'static str,
-    received: Instant,
-    received_at: DateTime<Utc>,
-) -> SyncEntry {
+fn sync_entry(ids: &(Option<String>, Option<String>), outcome: &ItemOutcome) -> SyncEntry {
     let (status, error) = match outcome {
         ItemOutcome::Applied { .. } => ("ok", None),
         ItemOutcome::Duplicate { .. } => ("duplicate", None),
@@ -746,9 +732,14 @@ fn sync_entry(
     SyncEntry {
         external_id: ids.0.clone(),
         register_id: ids.1.clone(),
-        request_kind,
         status,
         error,
+    }
+}
+
+fn sync_request(kind: &'static str, received: Instant, received_at: DateTime<Utc>) -> SyncRequest {
+    SyncRequest {
+        kind,
         received_at,
         latency_micros: i64::try_from(received.elapsed().as_micros()).unwrap_or(i64::MAX),
     }

@@ -46,7 +46,8 @@ pub async fn store_sync(pool: &PgPool, alert_hours: u32) -> Result<Vec<StoreSync
          FROM onec_stores s \
          LEFT JOIN LATERAL (SELECT received_at FROM onec_sync_log l WHERE l.store_id = s.store_id \
                             ORDER BY received_at DESC LIMIT 1) last ON true \
-         LEFT JOIN LATERAL (SELECT count(*) AS operations, count(*) FILTER (WHERE status = 'error') AS errors \
+         LEFT JOIN LATERAL (SELECT coalesce(sum(ok_count + duplicate_count + error_count), 0)::bigint AS operations, \
+                                   coalesce(sum(error_count), 0)::bigint AS errors \
                             FROM onec_sync_log l WHERE l.store_id = s.store_id \
                               AND l.received_at > now() - interval '24 hours') recent ON true \
          ORDER BY s.store_id",

@@ -43,65 +43,85 @@ impl Projector for CashbackHistory {
         connection: &mut PgConnection,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        let entry = match &event.event {
-            DomainEvent::CashbackAccrued(e) => Entry {
-                customer_id: &e.customer_id,
-                currency: &e.currency,
-                kind: "accrual",
-                amount_minor: e.amount_minor,
-                origin: Some(&e.origin),
-                order_id: None,
-                online_label: "Cashback for an order",
-            },
-            DomainEvent::CashbackDebited(e) => Entry {
-                customer_id: &e.customer_id,
-                currency: &e.currency,
-                kind: "debit",
-                amount_minor: -e.amount_minor,
-                origin: Some(&e.origin),
-                order_id: None,
-                online_label: "Cashback spent",
-            },
-            DomainEvent::CashbackDebitReleased(e) => Entry {
-                customer_id: &e.customer_id,
-                currency: &e.currency,
-                kind: "release",
-                amount_minor: e.amount_minor,
-                origin: Some(&e.origin),
-                order_id: None,
-                online_label: "Cashback given back",
-            },
-            DomainEvent::CashbackAccrualReversed(e) => Entry {
-                customer_id: &e.customer_id,
-                currency: &e.currency,
-                kind: "reversal",
-                amount_minor: -e.amount_minor,
-                origin: Some(&e.origin),
-                order_id: None,
-                online_label: "Cashback taken back (refund)",
-            },
-            DomainEvent::CashbackHoldPosted(e) => Entry {
-                customer_id: &e.customer_id,
-                currency: &e.currency,
-                kind: "redemption",
-                amount_minor: -e.amount_minor,
-                origin: None,
-                order_id: Some(&e.order_id),
-                online_label: "Paid with cashback",
-            },
-            DomainEvent::CashbackRedemptionReturned(e) => Entry {
-                customer_id: &e.customer_id,
-                currency: &e.currency,
-                kind: "redemption_returned",
-                amount_minor: e.amount_minor,
-                origin: None,
-                order_id: Some(&e.order_id),
-                online_label: "Cashback returned (refund)",
-            },
-            _ => return Ok(()),
-        };
-        insert(connection, event, entry).await
+        self.apply_batch(connection, &[event]).await
     }
+
+    /// One INSERT for the whole batch.
+    async fn apply_batch(
+        &self,
+        connection: &mut PgConnection,
+        events: &[&RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        let lines: Vec<(&RecordedEvent, Entry<'_>)> = events
+            .iter()
+            .filter_map(|event| entry_of(event).map(|entry| (*event, entry)))
+            .collect();
+        if lines.is_empty() {
+            return Ok(());
+        }
+        insert(connection, &lines).await
+    }
+}
+
+/// The history line an event makes, if it makes one.
+fn entry_of(event: &RecordedEvent) -> Option<Entry<'_>> {
+    Some(match &event.event {
+        DomainEvent::CashbackAccrued(e) => Entry {
+            customer_id: &e.customer_id,
+            currency: &e.currency,
+            kind: "accrual",
+            amount_minor: e.amount_minor,
+            origin: Some(&e.origin),
+            order_id: None,
+            online_label: "Cashback for an order",
+        },
+        DomainEvent::CashbackDebited(e) => Entry {
+            customer_id: &e.customer_id,
+            currency: &e.currency,
+            kind: "debit",
+            amount_minor: -e.amount_minor,
+            origin: Some(&e.origin),
+            order_id: None,
+            online_label: "Cashback spent",
+        },
+        DomainEvent::CashbackDebitReleased(e) => Entry {
+            customer_id: &e.customer_id,
+            currency: &e.currency,
+            kind: "release",
+            amount_minor: e.amount_minor,
+            origin: Some(&e.origin),
+            order_id: None,
+            online_label: "Cashback given back",
+        },
+        DomainEvent::CashbackAccrualReversed(e) => Entry {
+            customer_id: &e.customer_id,
+            currency: &e.currency,
+            kind: "reversal",
+            amount_minor: -e.amount_minor,
+            origin: Some(&e.origin),
+            order_id: None,
+            online_label: "Cashback taken back (refund)",
+        },
+        DomainEvent::CashbackHoldPosted(e) => Entry {
+            customer_id: &e.customer_id,
+            currency: &e.currency,
+            kind: "redemption",
+            amount_minor: -e.amount_minor,
+            origin: None,
+            order_id: Some(&e.order_id),
+            online_label: "Paid with cashback",
+        },
+        DomainEvent::CashbackRedemptionReturned(e) => Entry {
+            customer_id: &e.customer_id,
+            currency: &e.currency,
+            kind: "redemption_returned",
+            amount_minor: e.amount_minor,
+            origin: None,
+            order_id: Some(&e.order_id),
+            online_label: "Cashback returned (refund)",
+        },
+        _ => return None,
+    })
 }
 
 /// Where a history line says the operation happened.
@@ -151,29 +171,32 @@ fn online<'a>(event: &RecordedEvent, entry: &Entry<'a>) -> Provenance<'a> {
 
 async fn insert(
     connection: &mut PgConnection,
-    event: &RecordedEvent,
-    entry: Entry<'_>,
+    lines: &[(&RecordedEvent, Entry<'_>)],
 ) -> Result<(), ProjectionError> {
-    let from = provenance(event, &entry);
+    let provenances: Vec<Provenance<'_>> = lines
+        .iter()
+        .map(|(event, entry)| provenance(event, entry))
+        .collect();
     sqlx::query(
         "INSERT INTO cashback_history (event_id, position, customer_id, currency, kind, amount_minor, \
            source, label, description, order_id, store_id, register_id, external_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+         SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], \
+           $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::timestamptz[])",
     )
-    .bind(event.event_id)
-    .bind(event.position)
-    .bind(entry.customer_id)
-    .bind(entry.currency.code())
-    .bind(entry.kind)
-    .bind(entry.amount_minor)
-    .bind(from.source)
-    .bind(from.label)
-    .bind(from.description)
-    .bind(from.order_id)
-    .bind(from.store_id)
-    .bind(from.register_id)
-    .bind(from.external_id)
-    .bind(from.created_at)
+    .bind(lines.iter().map(|(event, _)| event.event_id).collect::<Vec<_>>())
+    .bind(lines.iter().map(|(event, _)| event.position).collect::<Vec<_>>())
+    .bind(lines.iter().map(|(_, entry)| entry.customer_id).collect::<Vec<_>>())
+    .bind(lines.iter().map(|(_, entry)| entry.currency.code()).collect::<Vec<_>>())
+    .bind(lines.iter().map(|(_, entry)| entry.kind).collect::<Vec<_>>())
+    .bind(lines.iter().map(|(_, entry)| entry.amount_minor).collect::<Vec<_>>())
+    .bind(provenances.iter().map(|p| p.source).collect::<Vec<_>>())
+    .bind(provenances.iter().map(|p| p.label).collect::<Vec<_>>())
+    .bind(provenances.iter().map(|p| p.description).collect::<Vec<_>>())
+    .bind(provenances.iter().map(|p| p.order_id).collect::<Vec<_>>())
+    .bind(provenances.iter().map(|p| p.store_id).collect::<Vec<_>>())
+    .bind(provenances.iter().map(|p| p.register_id).collect::<Vec<_>>())
+    .bind(provenances.iter().map(|p| p.external_id).collect::<Vec<_>>())
+    .bind(provenances.iter().map(|p| p.created_at).collect::<Vec<_>>())
     .execute(connection)
     .await?;
     Ok(())
