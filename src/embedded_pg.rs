@@ -92,7 +92,7 @@ pub struct EmbeddedCluster {
 /// it again on the port remembered in `<data_dir>/pg/ledger-port`.
 pub async fn start_or_reuse(options: &EmbeddedOptions) -> Result<EmbeddedCluster> {
     let started_at = Instant::now();
-    let paths = ClusterPaths::new(&options.data_dir)?;
+    let mut paths = ClusterPaths::new(&options.data_dir)?;
     tokio::fs::create_dir_all(&paths.data_dir)
         .await
         .with_context(|| format!("could not create {}", paths.data_dir.display()))?;
@@ -108,6 +108,7 @@ pub async fn start_or_reuse(options: &EmbeddedOptions) -> Result<EmbeddedCluster
         None => {
             let account = ServerAccount::detect().await?;
             if cluster_version.is_none() {
+                relocate_if_unreachable(&mut paths, &account).await?;
                 initialize_cluster(&paths, &binaries, &account, options.durability).await?;
             }
             start_server(&paths, &binaries, &account, options.durability).await?
@@ -178,10 +179,21 @@ struct ClusterPaths {
 impl ClusterPaths {
     /// Paths are made absolute because helper programs run with `/` as working directory
     /// (the `postgres` user may not be allowed into the caller's working directory).
+    ///
+    /// When `<data_dir>/pg` is a symbolic link (a relocated cluster, see
+    /// [`relocate_if_unreachable`]), the server programs get the link's target: they run as an
+    /// account that may not be allowed to follow the path through `data_dir`.
     fn new(data_dir: &Path) -> Result<Self> {
         let data_dir = std::path::absolute(data_dir)
             .with_context(|| format!("could not make {} absolute", data_dir.display()))?;
-        let pg_dir = data_dir.join("pg");
+        let link_or_dir = data_dir.join("pg");
+        let pg_dir = match std::fs::symlink_metadata(&link_or_dir) {
+            Ok(metadata) if metadata.file_type().is_symlink() => {
+                std::fs::read_link(&link_or_dir)
+                    .with_context(|| format!("could not read the link {}", link_or_dir.display()))?
+            }
+            _ => link_or_dir,
+        };
         Ok(Self { data_dir, pg_dir })
     }
 
@@ -415,6 +427,24 @@ impl ServerAccount {
         let Self::Unprivileged { name, .. } = self else {
             return Ok(());
         };
+        let Some(blocked) = self.first_blocked_parent(pg_dir).await? else {
+            return Ok(());
+        };
+        bail!(
+            "the OS user `{name}` (which runs PostgreSQL, because initdb refuses to run as root) \
+             cannot enter the directory {}, a parent of {}; choose a data directory \
+             elsewhere (for example under /var/tmp) or run `chmod o+x {}`",
+            blocked.display(),
+            pg_dir.display(),
+            blocked.display()
+        )
+    }
+
+    /// The first parent of `pg_dir` the server's account cannot enter, if any.
+    async fn first_blocked_parent(&self, pg_dir: &Path) -> Result<Option<PathBuf>> {
+        let Self::Unprivileged { name, .. } = self else {
+            return Ok(None);
+        };
         let mut command = self.command(Path::new("/bin/sh"));
         command
             .arg("-c")
@@ -423,7 +453,7 @@ impl ServerAccount {
             .args(directories_to_traverse(pg_dir));
         let output = run_command(command, "runuser (directory permission check)").await?;
         if output.status.success() {
-            return Ok(());
+            return Ok(None);
         }
         let blocked = String::from_utf8_lossy(&output.stdout).trim().to_owned();
         if blocked.is_empty() {
@@ -432,12 +462,7 @@ impl ServerAccount {
                 describe_output(&output)
             );
         }
-        bail!(
-            "the OS user `{name}` (which runs PostgreSQL, because initdb refuses to run as root) \
-             cannot enter the directory {blocked}, a parent of {}; choose a data directory \
-             elsewhere (for example under /var/tmp) or run `chmod o+x {blocked}`",
-            pg_dir.display()
-        )
+        Ok(Some(PathBuf::from(blocked)))
     }
 }
 
@@ -478,6 +503,55 @@ async fn read_cluster_version(paths: &ClusterPaths) -> Result<Option<String>> {
     Ok(read_optional(&paths.version_file())
         .await?
         .map(|text| text.trim().to_owned()))
+}
+
+/// Where relocated clusters live: a directory every account can traverse.
+const RELOCATED_CLUSTERS_ROOT: &str = "/var/lib/ledger/embedded-pg";
+
+/// Before a first `initdb`: when the server's account cannot reach `<data_dir>/pg` (root working
+/// in `/root`, mode 0700), the cluster is created under [`RELOCATED_CLUSTERS_ROOT`] instead and
+/// `<data_dir>/pg` becomes a symbolic link to it. The data still belongs to that data directory
+/// (one cluster per data directory, found through the link), and nothing about the user's own
+/// directories has to be loosened.
+async fn relocate_if_unreachable(paths: &mut ClusterPaths, account: &ServerAccount) -> Result<()> {
+    let in_place = paths.data_dir.join("pg");
+    if paths.pg_dir != in_place || tokio::fs::symlink_metadata(&in_place).await.is_ok() {
+        return Ok(()); // already relocated, or a directory exists there already
+    }
+    let Some(blocked) = account.first_blocked_parent(&in_place).await? else {
+        return Ok(());
+    };
+    let name = crate::security::sha256_hex(&paths.data_dir.to_string_lossy());
+    let relocated = Path::new(RELOCATED_CLUSTERS_ROOT)
+        .join(&name[..16])
+        .join("pg");
+    let parent = relocated.parent().expect("has a parent");
+    tokio::fs::create_dir_all(parent)
+        .await
+        .with_context(|| format!("could not create {}", parent.display()))?;
+    for directory in parent
+        .ancestors()
+        .take_while(|d| d.starts_with("/var/lib/ledger"))
+    {
+        set_mode(directory, 0o755).await?;
+    }
+    tokio::fs::symlink(&relocated, &in_place)
+        .await
+        .with_context(|| {
+            format!(
+                "could not link {} to {}",
+                in_place.display(),
+                relocated.display()
+            )
+        })?;
+    info!(
+        blocked = %blocked.display(),
+        cluster = %relocated.display(),
+        link = %in_place.display(),
+        "the PostgreSQL account cannot enter the data directory; the cluster lives elsewhere, linked from it"
+    );
+    paths.pg_dir = relocated;
+    Ok(())
 }
 
 async fn initialize_cluster(
