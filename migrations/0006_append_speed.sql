@@ -1,0 +1,163 @@
+-- A fast path in `ledger_append` for the common write: one event on one stream (issue 3).
+--
+-- Same signature, same outcomes, same locking order as the definition in 0001 (whose comment
+-- describes the contract); only the single-event, single-stream case takes a shorter road:
+--
+--   1. the idempotency key is looked up first, as before (a repeat answers 'duplicate' or
+--      'idempotency_conflict' without writing anything);
+--   2. one UPDATE locks the stream row, checks the expected version and bumps the version at
+--      once (the general path needs an INSERT ... ON CONFLICT, a SELECT ... FOR UPDATE and a
+--      final UPDATE for this, two of which are re-planned on every call because their
+--      `unnest` of a parameter array makes the planner prefer a custom plan);
+--   3. when no row matched and the caller expects "no stream" or "any", the stream is created
+--      directly at version 1 (INSERT ... ON CONFLICT DO NOTHING: a concurrent creator makes it
+--      wait for that creator's commit and then do nothing);
+--   4. the event is inserted with the version that statement returned.
+--
+-- Whenever the shortcut does not produce a version — the expected version differs, the stream
+-- is missing but a version > 0 is expected, or another transaction created the stream first —
+-- nothing has been written and the call continues on the general path below, unchanged, which
+-- locks the stream and reports the conflict (or appends after the concurrent creator). A
+-- single-statement UPDATE that waits for a concurrent writer re-checks its WHERE clause on the
+-- committed row (READ COMMITTED), so two writers expecting the same version still cannot both
+-- win.
+--
+-- Measured with `cargo bench --bench event_store` (docs/benchmarks.md, "Event store").
+CREATE OR REPLACE FUNCTION ledger_append(
+    p_stream_ids        text[],
+    p_stream_types      text[],
+    p_expected_versions bigint[],
+    p_event_streams     integer[],
+    p_event_ids         uuid[],
+    p_event_types       text[],
+    p_schema_versions   integer[],
+    p_payloads          jsonb[],
+    p_metadata          jsonb[],
+    p_idempotency_key   text,
+    p_fingerprint       text
+) RETURNS TABLE (
+    outcome          text,
+    stream_id        text,
+    stream_version   bigint,
+    global_position  bigint,
+    event_id         uuid,
+    event_type       text,
+    schema_version   integer,
+    payload          jsonb,
+    metadata         jsonb,
+    recorded_at      timestamptz,
+    tx_id            bigint,
+    expected_version bigint,
+    actual_version   bigint
+) LANGUAGE plpgsql AS $$
+DECLARE
+    existing     events%ROWTYPE;
+    current_versions bigint[];
+    stream_count integer := cardinality(p_stream_ids);
+    event_count  integer := cardinality(p_event_ids);
+    next_versions bigint[];
+    conflict_found boolean := false;
+    -- The fast path's new version of its single stream (NULL: take the general path).
+    single_version bigint;
+    i integer;
+BEGIN
+    IF event_count = 0 OR stream_count = 0 THEN
+        RAISE EXCEPTION 'ledger_append needs at least one stream and one event' USING ERRCODE = 'LDG11';
+    END IF;
+
+    IF p_idempotency_key IS NOT NULL THEN
+        SELECT * INTO existing FROM events e WHERE e.idempotency_key = p_idempotency_key;
+        IF FOUND THEN
+            RETURN QUERY SELECT
+                CASE WHEN existing.idempotency_fingerprint = p_fingerprint
+                     THEN 'duplicate' ELSE 'idempotency_conflict' END,
+                existing.stream_id, existing.stream_version, existing.global_position,
+                existing.event_id, existing.event_type, existing.schema_version,
+                existing.payload, existing.metadata, existing.recorded_at,
+                existing.tx_id::text::bigint, NULL::bigint, NULL::bigint;
+            RETURN;
+        END IF;
+    END IF;
+
+    -- Fast path: one event on one stream (see the top of this file).
+    IF stream_count = 1 AND event_count = 1 AND p_event_streams[1] = 1 THEN
+        UPDATE streams AS st SET version = st.version + 1, updated_at = now()
+        WHERE st.stream_id = p_stream_ids[1]
+          AND (p_expected_versions[1] IS NULL OR st.version = p_expected_versions[1])
+        RETURNING st.version INTO single_version;
+        IF single_version IS NULL AND coalesce(p_expected_versions[1], 0) = 0 THEN
+            INSERT INTO streams AS st (stream_id, stream_type, version)
+            VALUES (p_stream_ids[1], p_stream_types[1], 1)
+            ON CONFLICT ON CONSTRAINT streams_pkey DO NOTHING
+            RETURNING st.version INTO single_version;
+        END IF;
+        IF single_version IS NOT NULL THEN
+            RETURN QUERY
+            INSERT INTO events AS e (stream_id, stream_version, event_id, event_type, schema_version,
+                                     idempotency_key, idempotency_fingerprint, payload, metadata)
+            VALUES (p_stream_ids[1], single_version, p_event_ids[1], p_event_types[1],
+                    p_schema_versions[1], p_idempotency_key, p_fingerprint, p_payloads[1],
+                    p_metadata[1])
+            RETURNING 'appended'::text, e.stream_id, e.stream_version, e.global_position, e.event_id,
+                      e.event_type, e.schema_version, NULL::jsonb, NULL::jsonb, e.recorded_at,
+                      e.tx_id::text::bigint, NULL::bigint, NULL::bigint;
+            RETURN;
+        END IF;
+    END IF;
+
+    -- General path, as in 0001.
+    -- The first write locks every stream, in stream-id order so that two multi-stream appends
+    -- cannot deadlock. A missing stream is created at version 0 (= "no stream"); a concurrent
+    -- creator makes this insert wait for its commit, after which the lock below sees its row.
+    INSERT INTO streams (stream_id, stream_type, version)
+    SELECT s.id, s.type, 0
+    FROM unnest(p_stream_ids, p_stream_types) AS s(id, type)
+    ORDER BY s.id
+    ON CONFLICT ON CONSTRAINT streams_pkey DO NOTHING;
+
+    SELECT array_agg(locked.version ORDER BY locked.ord) INTO current_versions
+    FROM (
+        SELECT s.ord, st.version
+        FROM unnest(p_stream_ids) WITH ORDINALITY AS s(id, ord)
+        JOIN streams st ON st.stream_id = s.id
+        ORDER BY st.stream_id
+        FOR UPDATE OF st
+    ) locked;
+
+    IF cardinality(current_versions) IS DISTINCT FROM stream_count THEN
+        RAISE EXCEPTION 'ledger_append could not lock every stream' USING ERRCODE = 'LDG12';
+    END IF;
+
+    FOR i IN 1 .. stream_count LOOP
+        IF p_expected_versions[i] IS NOT NULL AND p_expected_versions[i] <> current_versions[i] THEN
+            conflict_found := true;
+            RETURN QUERY SELECT 'version_conflict'::text, p_stream_ids[i], NULL::bigint, NULL::bigint,
+                NULL::uuid, NULL::text, NULL::integer, NULL::jsonb, NULL::jsonb, NULL::timestamptz,
+                NULL::bigint, p_expected_versions[i], current_versions[i];
+        END IF;
+    END LOOP;
+    IF conflict_found THEN
+        RETURN;
+    END IF;
+
+    next_versions := current_versions;
+    FOR i IN 1 .. event_count LOOP
+        next_versions[p_event_streams[i]] := next_versions[p_event_streams[i]] + 1;
+        RETURN QUERY
+        INSERT INTO events AS e (stream_id, stream_version, event_id, event_type, schema_version,
+                                 idempotency_key, idempotency_fingerprint, payload, metadata)
+        VALUES (p_stream_ids[p_event_streams[i]], next_versions[p_event_streams[i]], p_event_ids[i],
+                p_event_types[i], p_schema_versions[i],
+                CASE WHEN i = event_count THEN p_idempotency_key END,
+                CASE WHEN i = event_count THEN p_fingerprint END,
+                p_payloads[i], p_metadata[i])
+        RETURNING 'appended'::text, e.stream_id, e.stream_version, e.global_position, e.event_id,
+                  e.event_type, e.schema_version, NULL::jsonb, NULL::jsonb, e.recorded_at,
+                  e.tx_id::text::bigint, NULL::bigint, NULL::bigint;
+    END LOOP;
+
+    UPDATE streams AS st SET version = v.version, updated_at = now()
+    FROM unnest(p_stream_ids, next_versions) AS v(id, version)
+    WHERE st.stream_id = v.id AND st.version <> v.version;
+END
+$$;
