@@ -1,29 +1,34 @@
--- A fast path in `ledger_append` for the common write: one event on one stream (issue 3).
+-- Faster appends (issue 3): `ledger_append` keeps its signature, outcomes and locking order
+-- (the contract is described in 0001); what changes is how much work each call costs.
 --
--- Same signature, same outcomes, same locking order as the definition in 0001 (whose comment
--- describes the contract); only the single-event, single-stream case takes a shorter road:
+-- 1. A fast path for the common write, one event on one stream:
+--      a. the idempotency key is looked up first, as before (a repeat answers 'duplicate' or
+--         'idempotency_conflict' without writing anything);
+--      b. one UPDATE locks the stream row, checks the expected version and bumps the version
+--         at once (the general path needs an INSERT ... ON CONFLICT, a SELECT ... FOR UPDATE
+--         and a final UPDATE for this);
+--      c. when no row matched and the caller expects "no stream" or "any", the stream is
+--         created directly at version 1 (INSERT ... ON CONFLICT DO NOTHING: a concurrent
+--         creator makes it wait for that creator's commit, and then it does nothing);
+--      d. the event is inserted with the version that statement returned.
+--    Whenever the shortcut produces no version — the expected version differs, the stream is
+--    missing but a version > 0 is expected, another transaction created the stream first —
+--    nothing has been written and the call continues on the general path, which locks the
+--    stream and reports the conflict (or appends after the concurrent creator). An UPDATE that
+--    waits for a concurrent writer re-checks its WHERE clause on the committed row (READ
+--    COMMITTED), so two writers expecting the same version still cannot both win.
+-- 2. The general path (several streams or several events) moves, statement for statement, into
+--    `ledger_append_general`, planned with generic plans (see there).
 --
---   1. the idempotency key is looked up first, as before (a repeat answers 'duplicate' or
---      'idempotency_conflict' without writing anything);
---   2. one UPDATE locks the stream row, checks the expected version and bumps the version at
---      once (the general path needs an INSERT ... ON CONFLICT, a SELECT ... FOR UPDATE and a
---      final UPDATE for this, two of which are re-planned on every call because their
---      `unnest` of a parameter array makes the planner prefer a custom plan);
---   3. when no row matched and the caller expects "no stream" or "any", the stream is created
---      directly at version 1 (INSERT ... ON CONFLICT DO NOTHING: a concurrent creator makes it
---      wait for that creator's commit and then do nothing);
---   4. the event is inserted with the version that statement returned.
---
--- Whenever the shortcut does not produce a version — the expected version differs, the stream
--- is missing but a version > 0 is expected, or another transaction created the stream first —
--- nothing has been written and the call continues on the general path below, unchanged, which
--- locks the stream and reports the conflict (or appends after the concurrent creator). A
--- single-statement UPDATE that waits for a concurrent writer re-checks its WHERE clause on the
--- committed row (READ COMMITTED), so two writers expecting the same version still cannot both
--- win.
---
--- Measured with `cargo bench --bench event_store` (docs/benchmarks.md, "Event store").
-CREATE OR REPLACE FUNCTION ledger_append(
+-- Measured with `cargo bench --bench event_store`; figures in docs/benchmarks.md.
+
+-- The general path: several streams or several events. Its statements are those of 0001, word
+-- for word; only their planning changes. Two of them take `unnest` of a parameter array, and for
+-- those the planner's custom plan (which sees the array's real length) always looks cheaper
+-- than the generic one (which assumes 10 elements), so PL/pgSQL's plan cache re-planned them
+-- on every call — most of the cost of a small append. `force_generic_plan` plans each statement
+-- once per session. Only ledger_append calls this, after its idempotency check.
+CREATE FUNCTION ledger_append_general(
     p_stream_ids        text[],
     p_stream_types      text[],
     p_expected_versions bigint[],
@@ -49,63 +54,17 @@ CREATE OR REPLACE FUNCTION ledger_append(
     tx_id            bigint,
     expected_version bigint,
     actual_version   bigint
-) LANGUAGE plpgsql AS $$
+) LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+AS $$
 DECLARE
-    existing     events%ROWTYPE;
     current_versions bigint[];
     stream_count integer := cardinality(p_stream_ids);
     event_count  integer := cardinality(p_event_ids);
     next_versions bigint[];
     conflict_found boolean := false;
-    -- The fast path's new version of its single stream (NULL: take the general path).
-    single_version bigint;
     i integer;
 BEGIN
-    IF event_count = 0 OR stream_count = 0 THEN
-        RAISE EXCEPTION 'ledger_append needs at least one stream and one event' USING ERRCODE = 'LDG11';
-    END IF;
-
-    IF p_idempotency_key IS NOT NULL THEN
-        SELECT * INTO existing FROM events e WHERE e.idempotency_key = p_idempotency_key;
-        IF FOUND THEN
-            RETURN QUERY SELECT
-                CASE WHEN existing.idempotency_fingerprint = p_fingerprint
-                     THEN 'duplicate' ELSE 'idempotency_conflict' END,
-                existing.stream_id, existing.stream_version, existing.global_position,
-                existing.event_id, existing.event_type, existing.schema_version,
-                existing.payload, existing.metadata, existing.recorded_at,
-                existing.tx_id::text::bigint, NULL::bigint, NULL::bigint;
-            RETURN;
-        END IF;
-    END IF;
-
-    -- Fast path: one event on one stream (see the top of this file).
-    IF stream_count = 1 AND event_count = 1 AND p_event_streams[1] = 1 THEN
-        UPDATE streams AS st SET version = st.version + 1, updated_at = now()
-        WHERE st.stream_id = p_stream_ids[1]
-          AND (p_expected_versions[1] IS NULL OR st.version = p_expected_versions[1])
-        RETURNING st.version INTO single_version;
-        IF single_version IS NULL AND coalesce(p_expected_versions[1], 0) = 0 THEN
-            INSERT INTO streams AS st (stream_id, stream_type, version)
-            VALUES (p_stream_ids[1], p_stream_types[1], 1)
-            ON CONFLICT ON CONSTRAINT streams_pkey DO NOTHING
-            RETURNING st.version INTO single_version;
-        END IF;
-        IF single_version IS NOT NULL THEN
-            RETURN QUERY
-            INSERT INTO events AS e (stream_id, stream_version, event_id, event_type, schema_version,
-                                     idempotency_key, idempotency_fingerprint, payload, metadata)
-            VALUES (p_stream_ids[1], single_version, p_event_ids[1], p_event_types[1],
-                    p_schema_versions[1], p_idempotency_key, p_fingerprint, p_payloads[1],
-                    p_metadata[1])
-            RETURNING 'appended'::text, e.stream_id, e.stream_version, e.global_position, e.event_id,
-                      e.event_type, e.schema_version, NULL::jsonb, NULL::jsonb, e.recorded_at,
-                      e.tx_id::text::bigint, NULL::bigint, NULL::bigint;
-            RETURN;
-        END IF;
-    END IF;
-
-    -- General path, as in 0001.
     -- The first write locks every stream, in stream-id order so that two multi-stream appends
     -- cannot deadlock. A missing stream is created at version 0 (= "no stream"); a concurrent
     -- creator makes this insert wait for its commit, after which the lock below sees its row.
@@ -159,5 +118,89 @@ BEGIN
     UPDATE streams AS st SET version = v.version, updated_at = now()
     FROM unnest(p_stream_ids, next_versions) AS v(id, version)
     WHERE st.stream_id = v.id AND st.version <> v.version;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION ledger_append(
+    p_stream_ids        text[],
+    p_stream_types      text[],
+    p_expected_versions bigint[],
+    p_event_streams     integer[],
+    p_event_ids         uuid[],
+    p_event_types       text[],
+    p_schema_versions   integer[],
+    p_payloads          jsonb[],
+    p_metadata          jsonb[],
+    p_idempotency_key   text,
+    p_fingerprint       text
+) RETURNS TABLE (
+    outcome          text,
+    stream_id        text,
+    stream_version   bigint,
+    global_position  bigint,
+    event_id         uuid,
+    event_type       text,
+    schema_version   integer,
+    payload          jsonb,
+    metadata         jsonb,
+    recorded_at      timestamptz,
+    tx_id            bigint,
+    expected_version bigint,
+    actual_version   bigint
+) LANGUAGE plpgsql AS $$
+DECLARE
+    existing     events%ROWTYPE;
+    stream_count integer := cardinality(p_stream_ids);
+    event_count  integer := cardinality(p_event_ids);
+    -- The fast path's new version of its single stream (NULL: take the general path).
+    single_version bigint;
+BEGIN
+    IF event_count = 0 OR stream_count = 0 THEN
+        RAISE EXCEPTION 'ledger_append needs at least one stream and one event' USING ERRCODE = 'LDG11';
+    END IF;
+
+    IF p_idempotency_key IS NOT NULL THEN
+        SELECT * INTO existing FROM events e WHERE e.idempotency_key = p_idempotency_key;
+        IF FOUND THEN
+            RETURN QUERY SELECT
+                CASE WHEN existing.idempotency_fingerprint = p_fingerprint
+                     THEN 'duplicate' ELSE 'idempotency_conflict' END,
+                existing.stream_id, existing.stream_version, existing.global_position,
+                existing.event_id, existing.event_type, existing.schema_version,
+                existing.payload, existing.metadata, existing.recorded_at,
+                existing.tx_id::text::bigint, NULL::bigint, NULL::bigint;
+            RETURN;
+        END IF;
+    END IF;
+
+    -- Fast path: one event on one stream (1. at the top of this file).
+    IF stream_count = 1 AND event_count = 1 AND p_event_streams[1] = 1 THEN
+        UPDATE streams AS st SET version = st.version + 1, updated_at = now()
+        WHERE st.stream_id = p_stream_ids[1]
+          AND (p_expected_versions[1] IS NULL OR st.version = p_expected_versions[1])
+        RETURNING st.version INTO single_version;
+        IF single_version IS NULL AND coalesce(p_expected_versions[1], 0) = 0 THEN
+            INSERT INTO streams AS st (stream_id, stream_type, version)
+            VALUES (p_stream_ids[1], p_stream_types[1], 1)
+            ON CONFLICT ON CONSTRAINT streams_pkey DO NOTHING
+            RETURNING st.version INTO single_version;
+        END IF;
+        IF single_version IS NOT NULL THEN
+            RETURN QUERY
+            INSERT INTO events AS e (stream_id, stream_version, event_id, event_type, schema_version,
+                                     idempotency_key, idempotency_fingerprint, payload, metadata)
+            VALUES (p_stream_ids[1], single_version, p_event_ids[1], p_event_types[1],
+                    p_schema_versions[1], p_idempotency_key, p_fingerprint, p_payloads[1],
+                    p_metadata[1])
+            RETURNING 'appended'::text, e.stream_id, e.stream_version, e.global_position, e.event_id,
+                      e.event_type, e.schema_version, NULL::jsonb, NULL::jsonb, e.recorded_at,
+                      e.tx_id::text::bigint, NULL::bigint, NULL::bigint;
+            RETURN;
+        END IF;
+    END IF;
+
+    RETURN QUERY SELECT * FROM ledger_append_general(
+        p_stream_ids, p_stream_types, p_expected_versions, p_event_streams, p_event_ids,
+        p_event_types, p_schema_versions, p_payloads, p_metadata, p_idempotency_key, p_fingerprint);
 END
 $$;
