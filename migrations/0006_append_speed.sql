@@ -1,22 +1,22 @@
--- Faster appends (issue 3): `ledger_append` keeps its signature, outcomes and locking order
--- (the contract is described in 0001); what changes is how much work each call costs.
+-- Faster appends (issue 3). `ledger_append` keeps its signature, its outcomes and its locking
+-- order (0001 describes the contract); what changes is how much work a call costs.
 --
--- 1. A fast path for the common write, one event on one stream:
---      a. the idempotency key is looked up first, as before (a repeat answers 'duplicate' or
---         'idempotency_conflict' without writing anything);
---      b. one UPDATE locks the stream row, checks the expected version and bumps the version
---         at once (the general path needs an INSERT ... ON CONFLICT, a SELECT ... FOR UPDATE
---         and a final UPDATE for this);
---      c. when no row matched and the caller expects "no stream" or "any", the stream is
---         created directly at version 1 (INSERT ... ON CONFLICT DO NOTHING: a concurrent
---         creator makes it wait for that creator's commit, and then it does nothing);
---      d. the event is inserted with the version that statement returned.
---    Whenever the shortcut produces no version — the expected version differs, the stream is
---    missing but a version > 0 is expected, another transaction created the stream first —
---    nothing has been written and the call continues on the general path, which locks the
---    stream and reports the conflict (or appends after the concurrent creator). An UPDATE that
---    waits for a concurrent writer re-checks its WHERE clause on the committed row (READ
---    COMMITTED), so two writers expecting the same version still cannot both win.
+-- 1. One event on one stream — the common write — takes a shortcut of one statement:
+--      - stream expected to exist (`Any` or an exact version > 0): one UPDATE locks the stream
+--        row, checks the expected version and that the idempotency key is unused, and bumps the
+--        version; the INSERT of the event in the same statement takes the version it returned;
+--      - stream expected not to exist (`NoStream`, or `Any` when the UPDATE found no row): one
+--        INSERT creates the stream row at version 1 if the key is unused (ON CONFLICT DO
+--        NOTHING: a concurrent creator makes it wait for that creator's commit, and then it does
+--        nothing), and the event is inserted the same way.
+--    Whenever a shortcut writes no event — the key was used, the expected version differs, the
+--    stream is missing but a version > 0 is expected, another transaction created it first —
+--    it has written nothing at all, and the call continues exactly as before: the idempotency
+--    check ('duplicate' / 'idempotency_conflict'), then the general path, which locks, checks
+--    and reports the conflict or appends. An UPDATE that waits for a concurrent writer re-checks
+--    its WHERE clause on the committed row (READ COMMITTED), so two writers expecting the same
+--    version still cannot both win; a key a concurrent writer committed meanwhile still ends in
+--    the unique index (ConcurrentDuplicate, retried by the caller), as before.
 -- 2. The general path (several streams or several events) moves, statement for statement, into
 --    `ledger_append_general`, planned with generic plans (see there).
 --
@@ -152,11 +152,59 @@ DECLARE
     existing     events%ROWTYPE;
     stream_count integer := cardinality(p_stream_ids);
     event_count  integer := cardinality(p_event_ids);
-    -- The fast path's new version of its single stream (NULL: take the general path).
-    single_version bigint;
 BEGIN
     IF event_count = 0 OR stream_count = 0 THEN
         RAISE EXCEPTION 'ledger_append needs at least one stream and one event' USING ERRCODE = 'LDG11';
+    END IF;
+
+    -- 1. at the top of this file: one event on one stream, one statement.
+    IF stream_count = 1 AND event_count = 1 AND p_event_streams[1] = 1 THEN
+        IF p_expected_versions[1] IS DISTINCT FROM 0 THEN
+            RETURN QUERY
+            WITH bumped AS (
+                UPDATE streams AS st SET version = st.version + 1, updated_at = now()
+                WHERE st.stream_id = p_stream_ids[1]
+                  AND (p_expected_versions[1] IS NULL OR st.version = p_expected_versions[1])
+                  AND (p_idempotency_key IS NULL OR NOT EXISTS (
+                        SELECT FROM events earlier WHERE earlier.idempotency_key = p_idempotency_key))
+                RETURNING st.version
+            )
+            INSERT INTO events AS e (stream_id, stream_version, event_id, event_type, schema_version,
+                                     idempotency_key, idempotency_fingerprint, payload, metadata)
+            SELECT p_stream_ids[1], bumped.version, p_event_ids[1], p_event_types[1],
+                   p_schema_versions[1], p_idempotency_key, p_fingerprint, p_payloads[1],
+                   p_metadata[1]
+            FROM bumped
+            RETURNING 'appended'::text, e.stream_id, e.stream_version, e.global_position, e.event_id,
+                      e.event_type, e.schema_version, NULL::jsonb, NULL::jsonb, e.recorded_at,
+                      e.tx_id::text::bigint, NULL::bigint, NULL::bigint;
+            IF FOUND THEN
+                RETURN;
+            END IF;
+        END IF;
+        IF coalesce(p_expected_versions[1], 0) = 0 THEN
+            RETURN QUERY
+            WITH created AS (
+                INSERT INTO streams AS st (stream_id, stream_type, version)
+                SELECT p_stream_ids[1], p_stream_types[1], 1
+                WHERE p_idempotency_key IS NULL OR NOT EXISTS (
+                    SELECT FROM events earlier WHERE earlier.idempotency_key = p_idempotency_key)
+                ON CONFLICT ON CONSTRAINT streams_pkey DO NOTHING
+                RETURNING st.version
+            )
+            INSERT INTO events AS e (stream_id, stream_version, event_id, event_type, schema_version,
+                                     idempotency_key, idempotency_fingerprint, payload, metadata)
+            SELECT p_stream_ids[1], created.version, p_event_ids[1], p_event_types[1],
+                   p_schema_versions[1], p_idempotency_key, p_fingerprint, p_payloads[1],
+                   p_metadata[1]
+            FROM created
+            RETURNING 'appended'::text, e.stream_id, e.stream_version, e.global_position, e.event_id,
+                      e.event_type, e.schema_version, NULL::jsonb, NULL::jsonb, e.recorded_at,
+                      e.tx_id::text::bigint, NULL::bigint, NULL::bigint;
+            IF FOUND THEN
+                RETURN;
+            END IF;
+        END IF;
     END IF;
 
     IF p_idempotency_key IS NOT NULL THEN
@@ -169,32 +217,6 @@ BEGIN
                 existing.event_id, existing.event_type, existing.schema_version,
                 existing.payload, existing.metadata, existing.recorded_at,
                 existing.tx_id::text::bigint, NULL::bigint, NULL::bigint;
-            RETURN;
-        END IF;
-    END IF;
-
-    -- Fast path: one event on one stream (1. at the top of this file).
-    IF stream_count = 1 AND event_count = 1 AND p_event_streams[1] = 1 THEN
-        UPDATE streams AS st SET version = st.version + 1, updated_at = now()
-        WHERE st.stream_id = p_stream_ids[1]
-          AND (p_expected_versions[1] IS NULL OR st.version = p_expected_versions[1])
-        RETURNING st.version INTO single_version;
-        IF single_version IS NULL AND coalesce(p_expected_versions[1], 0) = 0 THEN
-            INSERT INTO streams AS st (stream_id, stream_type, version)
-            VALUES (p_stream_ids[1], p_stream_types[1], 1)
-            ON CONFLICT ON CONSTRAINT streams_pkey DO NOTHING
-            RETURNING st.version INTO single_version;
-        END IF;
-        IF single_version IS NOT NULL THEN
-            RETURN QUERY
-            INSERT INTO events AS e (stream_id, stream_version, event_id, event_type, schema_version,
-                                     idempotency_key, idempotency_fingerprint, payload, metadata)
-            VALUES (p_stream_ids[1], single_version, p_event_ids[1], p_event_types[1],
-                    p_schema_versions[1], p_idempotency_key, p_fingerprint, p_payloads[1],
-                    p_metadata[1])
-            RETURNING 'appended'::text, e.stream_id, e.stream_version, e.global_position, e.event_id,
-                      e.event_type, e.schema_version, NULL::jsonb, NULL::jsonb, e.recorded_at,
-                      e.tx_id::text::bigint, NULL::bigint, NULL::bigint;
             RETURN;
         END IF;
     END IF;

@@ -6,6 +6,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::cpu::CpuUsage;
+
 /// One unit of work (one transaction); given the index of the task that runs it.
 pub type Operation =
     Arc<dyn Fn(usize) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>> + Send + Sync>;
@@ -25,6 +27,8 @@ pub struct Measurement {
     pub elapsed: Duration,
     /// Per operation, in microseconds; sorted.
     latencies_micros: Vec<u32>,
+    /// Client and server CPU over the phase, when it could be read.
+    pub cpu: Option<CpuUsage>,
 }
 
 impl Measurement {
@@ -43,6 +47,12 @@ impl Measurement {
     }
 
     pub fn merge(&mut self, other: Measurement) {
+        // CPU is known for the merge only if it was known for every part.
+        self.cpu = match (self.operations == 0, self.cpu, other.cpu) {
+            (true, _, cpu) => cpu,
+            (false, Some(mine), Some(theirs)) => Some(mine.add(theirs)),
+            _ => None,
+        };
         self.operations += other.operations;
         self.elapsed += other.elapsed;
         self.latencies_micros.extend(other.latencies_micros);
@@ -82,5 +92,6 @@ pub async fn run(shape: LoadShape, operation: Operation) -> anyhow::Result<Measu
         operations: latencies_micros.len() as u64,
         elapsed,
         latencies_micros,
+        cpu: None,
     })
 }

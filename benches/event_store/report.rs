@@ -43,8 +43,8 @@ pub async fn print_conditions(pool: &PgPool, settings: &Settings) -> anyhow::Res
     );
     println!();
     println!(
-        "{:<46} {:>9} {:>8} {:>10} {:>8} {:>8}",
-        "phase", "ops", "seconds", "ops/s", "p50 ms", "p99 ms"
+        "{:<46} {:>9} {:>8} {:>10} {:>8} {:>8} {:>13} {:>13}",
+        "phase", "ops", "seconds", "ops/s", "p50 ms", "p99 ms", "client us/op", "server us/op"
     );
     Ok(())
 }
@@ -58,14 +58,23 @@ pub fn load_average() -> String {
 }
 
 pub fn print_phase(label: &str, measurement: &Measurement) {
+    let (client, server) = match measurement.cpu {
+        Some(cpu) => {
+            let (client, server) = cpu.micros_per_operation(measurement.operations);
+            (format!("{client:.0}"), format!("{server:.0}"))
+        }
+        None => ("n/a".to_owned(), "n/a".to_owned()),
+    };
     println!(
-        "{:<46} {:>9} {:>8.2} {:>10.0} {:>8.2} {:>8.2}",
+        "{:<46} {:>9} {:>8.2} {:>10.0} {:>8.2} {:>8.2} {:>13} {:>13}",
         label,
         measurement.operations,
         measurement.elapsed.as_secs_f64(),
         measurement.per_second(),
         measurement.latency_ms(0.50),
         measurement.latency_ms(0.99),
+        client,
+        server
     );
 }
 
@@ -84,6 +93,19 @@ pub fn print_ratio(raw: &Measurement, append: &Measurement) {
         ratio * 100.0,
         APPEND_TARGET_RATIO * 100.0
     );
+    if let (Some(raw_cpu), Some(append_cpu)) = (raw.cpu, append.cpu) {
+        let total = |cpu: crate::cpu::CpuUsage, operations| {
+            let (client, server) = cpu.micros_per_operation(operations);
+            client + server
+        };
+        let raw_total = total(raw_cpu, raw.operations);
+        let append_total = total(append_cpu, append.operations);
+        println!(
+            "CPU per operation (client + server): raw {raw_total:.0} us, append \
+             {append_total:.0} us; raw/append = {:.1} % (the ratio a CPU-bound machine allows)",
+            raw_total / append_total.max(1e-9) * 100.0
+        );
+    }
 }
 
 pub fn print_feed(feed: &FeedMeasurement, batch_size: i64) {

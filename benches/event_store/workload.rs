@@ -36,6 +36,10 @@ const RAW_INSERT: &str = "INSERT INTO raw_insert_baseline (stream_id, stream_ver
     event_type, schema_version, idempotency_key, idempotency_fingerprint, payload, metadata) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
+const EVENTS_INSERT: &str = "INSERT INTO events (stream_id, stream_version, event_id, event_type, \
+    schema_version, idempotency_key, idempotency_fingerprint, payload, metadata) \
+    VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8)";
+
 /// Which streams the append workload writes to.
 #[derive(Clone, Copy, Debug)]
 pub enum StreamChoice {
@@ -111,6 +115,31 @@ pub fn raw_insert(pool: PgPool, sequence: Sequence) -> Operation {
             sqlx::query(RAW_INSERT)
                 .bind(accrual.stream.as_str())
                 .bind(version)
+                .bind(uuid::Uuid::now_v7())
+                .bind(accrual.event.event_type())
+                .bind(accrual.event.schema_version())
+                .bind(&accrual.idempotency.key)
+                .bind(accrual.idempotency.fingerprint.as_str())
+                .bind(accrual.event.payload())
+                .bind(metadata)
+                .execute(&pool)
+                .await?;
+            Ok(())
+        })
+    })
+}
+
+/// The floor under `append` (for information): the same event INSERTed straight into `events`
+/// with every index and check of that table, but no function, no stream row and no key lookup —
+/// what the log's own shape costs. Each row opens its own stream at version 1.
+pub fn events_insert(pool: PgPool, sequence: Sequence) -> Operation {
+    Arc::new(move |_task| {
+        let (pool, number) = (pool.clone(), sequence.next());
+        Box::pin(async move {
+            let accrual = accrual(&format!("floor-{number}"), number);
+            let metadata = serde_json::to_value(metadata())?;
+            sqlx::query(EVENTS_INSERT)
+                .bind(accrual.stream.as_str())
                 .bind(uuid::Uuid::now_v7())
                 .bind(accrual.event.event_type())
                 .bind(accrual.event.schema_version())

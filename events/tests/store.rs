@@ -372,7 +372,7 @@ async fn single_event_appends_keep_every_expected_version_rule(pool: PgPool) {
 }
 
 /// A repeat of a keyed request answers the original even when its expected version is stale
-/// by now: the key is checked before the stream.
+/// by now, or when it names another stream: the key is checked before the stream.
 #[sqlx::test(migrations = "../migrations")]
 async fn a_repeat_with_a_stale_expected_version_is_a_duplicate(pool: PgPool) {
     let store = EventStore::new(pool);
@@ -389,6 +389,29 @@ async fn a_repeat_with_a_stale_expected_version_is_a_duplicate(pool: PgPool) {
     assert!(repeat.is_duplicate());
     assert_eq!(repeat.keyed_event(), original.keyed_event());
     assert_eq!(store.stream_version(&stream).await.unwrap(), 2);
+
+    // The key names the write, whatever stream a repeat names: nothing is created elsewhere.
+    let elsewhere = StreamId::customer("elsewhere");
+    for expected in [ExpectedVersion::NoStream, ExpectedVersion::Any] {
+        let moved = request(&elsewhere, expected, "keyed").idempotent(idempotency.clone());
+        let answer = store.append(&moved).await.unwrap();
+        assert!(answer.is_duplicate(), "{expected:?}");
+        assert_eq!(answer.keyed_event(), original.keyed_event());
+        let changed = request(&elsewhere, expected, "keyed").idempotent(Idempotency::new(
+            "test:repeat:1",
+            Fingerprint::of(&("repeat", 2)),
+        ));
+        match store.append(&changed).await {
+            Err(AppendError::IdempotencyConflict {
+                original: first, ..
+            }) => {
+                assert_eq!(first.position, original.position(), "{expected:?}");
+            }
+            other => panic!("{expected:?}: expected an idempotency conflict, got {other:?}"),
+        }
+    }
+    assert_eq!(store.stream_version(&elsewhere).await.unwrap(), 0);
+    assert!(store.read_stream(&elsewhere, 0).await.unwrap().is_empty());
 }
 
 /// Writers that each append one event to the same new stream with `Any` all succeed, one
