@@ -5,8 +5,9 @@
 //! 2. append: `EventStore::append` of one event with an idempotency key, one transaction each,
 //!    at the same concurrency, into streams that already exist (`ExpectedVersion::Any`);
 //! 3. the ratio append/raw against the 70 % target, printed with met / not met;
-//! 4. for information: appends that each open a new stream (`ExpectedVersion::NoStream`), and
-//!    the same event INSERTed straight into `events` (every index of the log, no function, no
+//! 4. for information: appends that each open a new stream (`ExpectedVersion::NoStream`),
+//!    appends of two events on two streams (the general path of multi-stream commands), and the
+//!    same event INSERTed straight into `events` (every index of the log, no function, no
 //!    stream row) — the floor under any append;
 //! 5. the global feed: the whole log read through `read_global_feed`, decoded;
 //!
@@ -129,6 +130,15 @@ async fn run(settings: &Settings, pool: &PgPool) -> anyhow::Result<()> {
     let new_streams = measure(pool, measured, operation).await?;
     events_written += new_streams.operations;
     report::print_phase("append 1 event + key, new stream (info)", &new_streams);
+
+    let pairs = StreamChoice::RotatingPairs {
+        count: settings.streams_per_task,
+    };
+    let operation = workload::append(store.clone(), sequence.clone(), pairs);
+    events_written += 2 * load::run(warm_up, operation.clone()).await?.operations;
+    let two_streams = measure(pool, measured, operation).await?;
+    events_written += 2 * two_streams.operations;
+    report::print_phase("append 2 events on 2 streams + key (info)", &two_streams);
 
     let operation = workload::events_insert(pool.clone(), sequence.clone());
     events_written += load::run(warm_up, operation.clone()).await?.operations;

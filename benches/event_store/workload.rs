@@ -48,6 +48,9 @@ pub enum StreamChoice {
     Rotating { count: u64 },
     /// Every append opens a new stream with `ExpectedVersion::NoStream` (an order, a payment).
     New,
+    /// Two events on two of the task's rotating streams at once, both `Any` — the general path
+    /// that multi-stream commands take (a payment and its order, say).
+    RotatingPairs { count: u64 },
 }
 
 /// Numbers every operation of a run, so idempotency keys and new stream ids never repeat.
@@ -159,22 +162,43 @@ pub fn append(store: EventStore, sequence: Sequence, streams: StreamChoice) -> O
     Arc::new(move |task| {
         let (store, number) = (store.clone(), sequence.next());
         Box::pin(async move {
-            let (customer, expected) = match streams {
-                StreamChoice::Rotating { count } => (
-                    format!("bench-{task}-{}", number % count),
+            let request = match streams {
+                StreamChoice::Rotating { count } => single_request(
+                    &format!("bench-{task}-{}", number % count),
                     ExpectedVersion::Any,
+                    number,
                 ),
-                StreamChoice::New => (format!("new-{number}"), ExpectedVersion::NoStream),
+                StreamChoice::New => {
+                    single_request(&format!("new-{number}"), ExpectedVersion::NoStream, number)
+                }
+                StreamChoice::RotatingPairs { count } => pair_request(task, number, count),
             };
-            let accrual = accrual(&customer, number);
-            let request = AppendRequest::new(metadata())
-                .expect(&accrual.stream, expected)
-                .event(&accrual.stream, accrual.event)
-                .idempotent(accrual.idempotency);
+            let expected_events = request.events().count();
             match store.append(&request).await? {
-                AppendOutcome::Appended(events) if events.len() == 1 => Ok(()),
-                other => anyhow::bail!("append {number} did not write one event: {other:?}"),
+                AppendOutcome::Appended(events) if events.len() == expected_events => Ok(()),
+                other => anyhow::bail!("append {number} did not write its events: {other:?}"),
             }
         })
     })
+}
+
+fn single_request(customer: &str, expected: ExpectedVersion, number: u64) -> AppendRequest {
+    let accrual = accrual(customer, number);
+    AppendRequest::new(metadata())
+        .expect(&accrual.stream, expected)
+        .event(&accrual.stream, accrual.event)
+        .idempotent(accrual.idempotency)
+}
+
+/// Two accruals on two streams of the task (`pair-<task>-<k>-a` and `-b`), keyed on the last.
+fn pair_request(task: usize, number: u64, count: u64) -> AppendRequest {
+    let pair = number % count;
+    let first = accrual(&format!("pair-{task}-{pair}-a"), number);
+    let second = accrual(&format!("pair-{task}-{pair}-b"), number);
+    AppendRequest::new(metadata())
+        .expect(&first.stream, ExpectedVersion::Any)
+        .expect(&second.stream, ExpectedVersion::Any)
+        .event(&first.stream, first.event)
+        .event(&second.stream, second.event)
+        .idempotent(second.idempotency)
 }
