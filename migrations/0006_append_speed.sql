@@ -27,7 +27,9 @@
 -- those the planner's custom plan (which sees the array's real length) always looks cheaper
 -- than the generic one (which assumes 10 elements), so PL/pgSQL's plan cache re-planned them
 -- on every call — most of the cost of a small append. `force_generic_plan` plans each statement
--- once per session. Only ledger_append calls this, after its idempotency check.
+-- once per session. (A generic plan made while `streams` is nearly empty may scan it; the next
+-- ANALYZE — autovacuum runs it often, as every append updates `streams` — replaces the plan.)
+-- Only ledger_append calls this, after its idempotency check.
 CREATE FUNCTION ledger_append_general(
     p_stream_ids        text[],
     p_stream_types      text[],
