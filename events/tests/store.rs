@@ -296,3 +296,165 @@ async fn poll(
         }
     }
 }
+
+/// The one-event, one-stream case takes a shortcut inside `ledger_append` (migration 0006);
+/// every expected-version rule must still hold on it, including the fallbacks to the general
+/// path (a stream row left at version 0, a missing stream with an exact expectation).
+#[sqlx::test(migrations = "../migrations")]
+async fn single_event_appends_keep_every_expected_version_rule(pool: PgPool) {
+    let store = EventStore::new(pool.clone());
+    let stream = StreamId::customer("single");
+
+    let first = store
+        .append(&request(&stream, ExpectedVersion::NoStream, "v1"))
+        .await
+        .unwrap();
+    assert_eq!(first.appended()[0].stream_version, 1);
+
+    let conflict = |result: Result<AppendOutcome, AppendError>| match result {
+        Err(AppendError::VersionConflict(conflicts)) => {
+            assert_eq!(conflicts.len(), 1);
+            (conflicts[0].expected, conflicts[0].actual)
+        }
+        other => panic!("expected a version conflict, got {other:?}"),
+    };
+    let again = store
+        .append(&request(&stream, ExpectedVersion::NoStream, "again"))
+        .await;
+    assert_eq!(conflict(again), (0, 1));
+    let stale = store
+        .append(&request(&stream, ExpectedVersion::Exact(5), "stale"))
+        .await;
+    assert_eq!(conflict(stale), (5, 1));
+
+    let second = store
+        .append(&request(&stream, ExpectedVersion::Exact(1), "v2"))
+        .await
+        .unwrap();
+    let third = store
+        .append(&request(&stream, ExpectedVersion::Any, "v3"))
+        .await
+        .unwrap();
+    assert_eq!(second.appended()[0].stream_version, 2);
+    assert_eq!(third.appended()[0].stream_version, 3);
+    assert_eq!(store.stream_version(&stream).await.unwrap(), 3);
+
+    // An exact expectation on a stream that does not exist is a conflict with version 0, and
+    // writes no event.
+    let missing = StreamId::customer("missing");
+    let on_missing = store
+        .append(&request(&missing, ExpectedVersion::Exact(2), "x"))
+        .await;
+    assert_eq!(conflict(on_missing), (2, 0));
+    assert!(store.read_stream(&missing, 0).await.unwrap().is_empty());
+
+    // A stream row at version 0 (left by a lost race) counts as "no stream".
+    let leftover = StreamId::customer("leftover");
+    sqlx::query("INSERT INTO streams (stream_id, stream_type, version) VALUES ($1, 'customer', 0)")
+        .bind(leftover.as_str())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let created = store
+        .append(&request(&leftover, ExpectedVersion::NoStream, "l1"))
+        .await
+        .unwrap();
+    assert_eq!(created.appended()[0].stream_version, 1);
+
+    let versions: Vec<i64> = store
+        .read_stream(&stream, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|event| event.stream_version)
+        .collect();
+    assert_eq!(versions, [1, 2, 3], "conflicts wrote nothing");
+}
+
+/// A repeat of a keyed request answers the original even when its expected version is stale
+/// by now, or when it names another stream: the key is checked before the stream.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_repeat_with_a_stale_expected_version_is_a_duplicate(pool: PgPool) {
+    let store = EventStore::new(pool);
+    let stream = StreamId::customer("repeat");
+    let idempotency = Idempotency::new("test:repeat:1", Fingerprint::of(&("repeat", 1)));
+    let keyed =
+        || request(&stream, ExpectedVersion::NoStream, "keyed").idempotent(idempotency.clone());
+    let original = store.append(&keyed()).await.unwrap();
+    store
+        .append(&request(&stream, ExpectedVersion::Exact(1), "later"))
+        .await
+        .unwrap();
+    let repeat = store.append(&keyed()).await.unwrap();
+    assert!(repeat.is_duplicate());
+    assert_eq!(repeat.keyed_event(), original.keyed_event());
+    assert_eq!(store.stream_version(&stream).await.unwrap(), 2);
+
+    // The key names the write, whatever stream a repeat names: nothing is created elsewhere.
+    let elsewhere = StreamId::customer("elsewhere");
+    for expected in [ExpectedVersion::NoStream, ExpectedVersion::Any] {
+        let moved = request(&elsewhere, expected, "keyed").idempotent(idempotency.clone());
+        let answer = store.append(&moved).await.unwrap();
+        assert!(answer.is_duplicate(), "{expected:?}");
+        assert_eq!(answer.keyed_event(), original.keyed_event());
+        let changed = request(&elsewhere, expected, "keyed").idempotent(Idempotency::new(
+            "test:repeat:1",
+            Fingerprint::of(&("repeat", 2)),
+        ));
+        match store.append(&changed).await {
+            Err(AppendError::IdempotencyConflict {
+                original: first, ..
+            }) => {
+                assert_eq!(first.position, original.position(), "{expected:?}");
+            }
+            other => panic!("{expected:?}: expected an idempotency conflict, got {other:?}"),
+        }
+    }
+    assert_eq!(store.stream_version(&elsewhere).await.unwrap(), 0);
+    assert!(store.read_stream(&elsewhere, 0).await.unwrap().is_empty());
+}
+
+/// Writers that each append one event to the same new stream with `Any` all succeed, one
+/// after the other: whoever creates the stream row first makes the others wait for its commit.
+#[sqlx::test(migrations = "../migrations")]
+async fn concurrent_first_appends_to_a_new_stream_all_land_in_order(pool: PgPool) {
+    let store = EventStore::new(pool);
+    for round in 0..10 {
+        let stream = StreamId::customer(&format!("fresh-{round}"));
+        let writers = 8;
+        let barrier = Arc::new(Barrier::new(writers));
+        let appends = (0..writers).map(|writer| {
+            let (store, barrier, stream) = (store.clone(), barrier.clone(), stream.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let name = format!("writer-{writer}");
+                store
+                    .append(&request(&stream, ExpectedVersion::Any, &name))
+                    .await
+            })
+        });
+        let mut versions: Vec<i64> = join_all(appends)
+            .await
+            .into_iter()
+            .map(|joined| joined.unwrap().expect("every writer appends").position())
+            .collect();
+        versions.sort_unstable();
+        let events = store.read_stream(&stream, 0).await.unwrap();
+        let stream_versions: Vec<i64> = events.iter().map(|e| e.stream_version).collect();
+        assert_eq!(
+            stream_versions,
+            (1..=8).collect::<Vec<i64>>(),
+            "round {round}"
+        );
+        let positions: Vec<i64> = {
+            let mut positions: Vec<i64> = events.iter().map(|e| e.position).collect();
+            positions.sort_unstable();
+            positions
+        };
+        assert_eq!(
+            positions, versions,
+            "round {round}: each writer got its own event"
+        );
+        assert_eq!(store.stream_version(&stream).await.unwrap(), 8);
+    }
+}

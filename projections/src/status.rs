@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::{PgPool, Row};
 
 /// Lag counts stop here: beyond it the exact number matters less than the alarm.
-const LAG_COUNT_CAP: i64 = 1_000_000;
+pub const LAG_COUNT_CAP: i64 = 1_000_000;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ProjectionStatus {

@@ -1,6 +1,7 @@
 //! The PostgreSQL event store (DESIGN §2).
 //!
-//! All writes go through the SQL function `ledger_append` (migrations/0001), so the
+//! All writes go through the SQL function `ledger_append` (migrations/0001, with the one-event
+//! fast path of migrations/0006), so the
 //! single-call path ([`EventStore::append`], one round trip, autocommit) and the transactional
 //! path ([`EventStore::append_in`], inside a command's own transaction next to inline projections)
 //! have exactly the same semantics.
