@@ -42,6 +42,9 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> 
         )]);
     PgPoolOptions::new()
         .max_connections(max_connections)
+        // sqlx pings every connection it hands out by default: one more round trip per query.
+        // A broken connection surfaces as an error on first use and is replaced by the pool.
+        .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await
