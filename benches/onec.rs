@@ -61,11 +61,35 @@ async fn main() -> anyhow::Result<()> {
     .execute(&pool)
     .await?;
 
-    let raw_batch = raw_batch_inserts(&pool, concurrency, phase).await?;
-    let ours_batch = batch_uploads(&http, &server, &key, concurrency, phase).await?;
-    let raw_single = raw_single_inserts(&pool, concurrency, phase).await?;
-    let ours_single = single_uploads(&http, &server, &key, concurrency, phase).await?;
-    let backlog = offline_backlog(&http, &server, &key).await?;
+    // BENCH_ONLY=batch|single runs one comparison (for profiling); the default runs all.
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let (run_batch, run_single) = (only != "single", only != "batch");
+    let skipped = f64::NAN;
+    let raw_batch = if run_batch {
+        raw_batch_inserts(&pool, concurrency, phase).await?
+    } else {
+        skipped
+    };
+    let ours_batch = if run_batch {
+        batch_uploads(&http, &server, &key, concurrency, phase).await?
+    } else {
+        skipped
+    };
+    let raw_single = if run_single {
+        raw_single_inserts(&pool, concurrency, phase).await?
+    } else {
+        skipped
+    };
+    let ours_single = if run_single {
+        single_uploads(&http, &server, &key, concurrency, phase).await?
+    } else {
+        skipped
+    };
+    let backlog = if run_batch {
+        offline_backlog(&http, &server, &key).await?
+    } else {
+        Duration::ZERO
+    };
 
     println!();
     println!("raw PostgreSQL, {RAW_BATCH_ROWS}-row INSERT statements:  {raw_batch:>10.0} rows/s");

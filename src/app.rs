@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use ledger_events::EventStore;
 use ledger_projections::{InlineProjections, ProgressBoard};
 use sqlx::PgPool;
@@ -103,6 +104,12 @@ pub async fn start(config: Config, pool: PgPool) -> anyhow::Result<RunningServer
     onec::monitoring::spawn(&mut background, state.clone(), shutdown.clone());
 
     let router = http::router::build(state.clone());
+    // Small request/response exchanges: never let Nagle's algorithm hold a reply back.
+    let listener = listener.tap_io(|connection| {
+        if let Err(error) = connection.set_nodelay(true) {
+            tracing::warn!(%error, "could not set TCP_NODELAY on a connection");
+        }
+    });
     let server = tokio::spawn(
         axum::serve(listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())

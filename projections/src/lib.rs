@@ -20,4 +20,4 @@ pub mod wait;
 
 pub use inline::InlineProjections;
 pub use projector::{ProjectionError, Projector};
-pub use runner::{ProgressBoard, ProjectionRunner, RunnerConfig, RunnerStats};
+pub use runner::{Cursor, ProgressBoard, ProjectionRunner, RunnerConfig, RunnerStats};

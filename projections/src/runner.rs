@@ -42,6 +42,12 @@ pub struct RunnerConfig {
     pub liveness_check: Duration,
     /// Longest pause after repeated failures.
     pub max_backoff: Duration,
+    /// After a wake-up, how long to let more appends arrive before reading: a burst of commits
+    /// becomes one batch instead of one transaction per commit per projector.
+    pub coalesce_window: Duration,
+    /// Batches that apply nothing (none of this projector's streams) only move the position in
+    /// memory; the checkpoint row is written at most this often for them.
+    pub lazy_checkpoint_interval: Duration,
 }
 
 impl Default for RunnerConfig {
@@ -52,6 +58,8 @@ impl Default for RunnerConfig {
             standby_poll: Duration::from_secs(1),
             liveness_check: Duration::from_secs(2),
             max_backoff: Duration::from_secs(30),
+            coalesce_window: Duration::from_millis(20),
+            lazy_checkpoint_interval: Duration::from_secs(1),
         }
     }
 }
@@ -124,6 +132,35 @@ pub struct BatchStep {
     pub applied: usize,
     /// Nothing more to read right now.
     pub caught_up: bool,
+}
+
+/// A runner's place in the feed: where reading continues, and what the checkpoint row says as
+/// last written by this runner (they differ after batches that applied nothing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub read: FeedPosition,
+    persisted: FeedPosition,
+    /// Highest position consumed since the checkpoint was last written.
+    max_position: i64,
+    /// When `read` first moved past `persisted` without a checkpoint write.
+    dirty_since: Option<Instant>,
+}
+
+impl Cursor {
+    /// A cursor at a checkpoint as stored.
+    pub fn at(position: FeedPosition) -> Self {
+        Cursor {
+            read: position,
+            persisted: position,
+            max_position: 0,
+            dirty_since: None,
+        }
+    }
+
+    fn dirty_for(&self) -> Duration {
+        self.dirty_since
+            .map_or(Duration::ZERO, |since| since.elapsed())
+    }
 }
 
 enum Leadership {
@@ -222,11 +259,14 @@ impl ProjectionRunner {
 
         let wake = self.board.entry(self.name()).wake;
         checkpoint::ensure_exists(self.store.pool(), self.name()).await?;
-        let mut position = checkpoint::load(self.store.pool(), self.name()).await?;
-        self.publish(position);
+        let mut cursor = Cursor::at(checkpoint::load(self.store.pool(), self.name()).await?);
+        self.publish(cursor.read);
         let mut last_liveness_check = Instant::now();
         loop {
             if shutdown.is_cancelled() {
+                if cursor.dirty_since.is_some() {
+                    self.commit(&mut cursor, &[], None).await?;
+                }
                 // Best effort: closing the connection releases the lock anyway.
                 let _ = lock_connection.close().await;
                 return Ok(Leadership::Shutdown);
@@ -237,53 +277,137 @@ impl ProjectionRunner {
                 }
                 last_liveness_check = Instant::now();
             }
-            let step = self.run_batch(&mut position).await?;
+            let step = self.run_batch(&mut cursor).await?;
             if step.caught_up {
-                tokio::select! {
-                    _ = wake.notified() => {}
-                    _ = tokio::time::sleep(self.config.idle_poll) => {}
-                    _ = shutdown.cancelled() => {}
+                let woken = tokio::select! {
+                    _ = wake.notified() => true,
+                    _ = tokio::time::sleep(self.config.idle_poll) => false,
+                    _ = shutdown.cancelled() => false,
+                };
+                if woken {
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.config.coalesce_window) => {}
+                        _ = shutdown.cancelled() => {}
+                    }
                 }
             }
         }
     }
 
-    /// Reads one batch after `position` and applies it with the checkpoint in one transaction.
-    pub async fn run_batch(&self, position: &mut FeedPosition) -> Result<BatchStep, RunnerError> {
+    /// Reads one batch after the cursor and applies it with the checkpoint in one transaction.
+    /// A batch with no events of this projector's streams only moves the cursor (and writes the
+    /// checkpoint if it has not been written for `lazy_checkpoint_interval`).
+    pub async fn run_batch(&self, cursor: &mut Cursor) -> Result<BatchStep, RunnerError> {
         let batch = self
             .store
-            .read_global_feed(*position, self.config.batch_size)
+            .read_global_feed_of(
+                cursor.read,
+                self.config.batch_size,
+                self.projector.stream_types(),
+            )
             .await?;
-        if batch.events.is_empty() {
-            return Ok(BatchStep {
-                applied: 0,
-                caught_up: true,
-            });
-        }
-        let name = self.name();
-        let mut transaction = self.store.pool().begin().await?;
-        let stored = checkpoint::lock(&mut transaction, name).await?;
-        if stored != *position {
-            tracing::warn!(projection = name, ?stored, ours = ?position, "checkpoint moved under this runner; re-reading");
-            *position = stored;
-            return Ok(BatchStep {
-                applied: 0,
-                caught_up: false,
-            });
-        }
-
+        let caught_up = batch.reached_horizon;
         let mine: Vec<&RecordedEvent> = batch
             .events
             .iter()
             .filter(|event| self.projector.reads_stream(event))
             .collect();
+        let end = batch.end(cursor.read);
+        if end != cursor.read {
+            // Moved only once the batch is consumed: on an error the cursor stays where it was.
+            let mut next = *cursor;
+            next.read = end;
+            next.max_position = next.max_position.max(
+                batch
+                    .events
+                    .iter()
+                    .map(|event| event.position)
+                    .max()
+                    .unwrap_or(0),
+            );
+            next.dirty_since.get_or_insert_with(Instant::now);
+            if mine.is_empty() {
+                *cursor = next;
+                self.publish(cursor.read);
+            } else {
+                let applied = self.commit(&mut next, &mine, batch.events.last()).await?;
+                *cursor = next;
+                return Ok(BatchStep { applied, caught_up });
+            }
+        }
+        if cursor.dirty_for() >= self.config.lazy_checkpoint_interval {
+            self.commit(cursor, &[], batch.events.last()).await?;
+        }
+        Ok(BatchStep {
+            applied: 0,
+            caught_up,
+        })
+    }
+
+    /// Applies `mine` and writes the checkpoint at `cursor.read`, in one transaction fenced by
+    /// the checkpoint row. Returns how many events were applied.
+    async fn commit(
+        &self,
+        cursor: &mut Cursor,
+        mine: &[&RecordedEvent],
+        last_event: Option<&RecordedEvent>,
+    ) -> Result<usize, RunnerError> {
+        let name = self.name();
+        let mut transaction = self.store.pool().begin().await?;
+        let stored = checkpoint::lock(&mut transaction, name).await?;
+        if stored != cursor.persisted {
+            tracing::warn!(projection = name, ?stored, ours = ?cursor.persisted, "checkpoint moved under this runner; re-reading");
+            *cursor = Cursor::at(stored);
+            return Ok(0);
+        }
+        let to_apply = self.in_order(&mut transaction, mine).await?;
+        let applied = to_apply.len();
+        if applied > 0 {
+            self.projector
+                .apply_batch(&mut transaction, &to_apply)
+                .await?;
+        }
+        checkpoint::advance(
+            &mut transaction,
+            Advance {
+                projection: name,
+                to: cursor.read,
+                max_position_in_batch: cursor.max_position,
+                applied: applied as i64,
+                last_event,
+                runner: &self.identity,
+            },
+        )
+        .await?;
+        transaction.commit().await?;
+
+        *cursor = Cursor::at(cursor.read);
+        self.stats
+            .events_applied
+            .fetch_add(applied as u64, Ordering::Relaxed);
+        self.stats.batches_committed.fetch_add(1, Ordering::Relaxed);
+        self.publish(cursor.read);
+        Ok(applied)
+    }
+
+    /// The events not applied yet, after checking each stream continues without a gap; records
+    /// the streams' new versions in the same transaction.
+    async fn in_order<'a>(
+        &self,
+        transaction: &mut PgConnection,
+        mine: &[&'a RecordedEvent],
+    ) -> Result<Vec<&'a RecordedEvent>, RunnerError> {
+        if mine.is_empty() {
+            return Ok(Vec::new());
+        }
+        let name = self.name();
         let streams: Vec<&str> = mine
             .iter()
             .map(|event| event.stream_id.as_str())
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let mut versions = checkpoint::stream_versions(&mut transaction, name, &streams).await?;
+        let mut versions = checkpoint::stream_versions(transaction, name, &streams).await?;
         let mut changed: HashMap<String, i64> = HashMap::new();
         let mut to_apply: Vec<&RecordedEvent> = Vec::with_capacity(mine.len());
         for event in mine {
@@ -306,45 +430,8 @@ impl ProjectionRunner {
             changed.insert(stream.to_owned(), event.stream_version);
             to_apply.push(event);
         }
-        let applied = to_apply.len();
-        if applied > 0 {
-            self.projector
-                .apply_batch(&mut transaction, &to_apply)
-                .await?;
-        }
-        checkpoint::store_stream_versions(&mut transaction, name, &changed).await?;
-
-        let end = batch.end(*position);
-        let max_position = batch
-            .events
-            .iter()
-            .map(|event| event.position)
-            .max()
-            .unwrap_or(0);
-        checkpoint::advance(
-            &mut transaction,
-            Advance {
-                projection: name,
-                to: end,
-                max_position_in_batch: max_position,
-                applied: applied as i64,
-                last_event: batch.events.last(),
-                runner: &self.identity,
-            },
-        )
-        .await?;
-        transaction.commit().await?;
-
-        *position = end;
-        self.stats
-            .events_applied
-            .fetch_add(applied as u64, Ordering::Relaxed);
-        self.stats.batches_committed.fetch_add(1, Ordering::Relaxed);
-        self.publish(end);
-        Ok(BatchStep {
-            applied,
-            caught_up: batch.reached_horizon,
-        })
+        checkpoint::store_stream_versions(transaction, name, &changed).await?;
+        Ok(to_apply)
     }
 
     fn publish(&self, position: FeedPosition) {

@@ -63,7 +63,10 @@ pub async fn wait_for_position(
             .await;
         }
     }
-    projection_position(pool, projection).await
+    // Having waited for `min_position`, the projection reflects it even if that event was of a
+    // stream type it does not read.
+    let position = projection_position(pool, projection).await?;
+    Ok(position.max(min_position.unwrap_or(0)))
 }
 
 /// Highest global position a projection has applied.

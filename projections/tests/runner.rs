@@ -16,7 +16,9 @@ use ledger_events::{
     Source, StreamId,
 };
 use ledger_projections::read_models::{account_balances::AccountBalances, customers::Customers};
-use ledger_projections::{checkpoint, ProgressBoard, ProjectionRunner, Projector, RunnerConfig};
+use ledger_projections::{
+    checkpoint, Cursor, ProgressBoard, ProjectionRunner, Projector, RunnerConfig,
+};
 use rand::Rng;
 use sqlx::{PgPool, Row};
 use tokio_util::sync::CancellationToken;
@@ -347,13 +349,13 @@ async fn a_gap_in_a_stream_stops_the_runner_without_consuming_anything(pool: PgP
         fast_config(10),
         ProgressBoard::default(),
     );
-    let mut position = FeedPosition::START;
-    let error = runner.run_batch(&mut position).await.unwrap_err();
+    let mut cursor = Cursor::at(FeedPosition::START);
+    let error = runner.run_batch(&mut cursor).await.unwrap_err();
     assert!(
         error.to_string().contains("jumped from version -1 to 1"),
         "{error}"
     );
-    assert_eq!(position, FeedPosition::START, "nothing consumed");
+    assert_eq!(cursor.read, FeedPosition::START, "nothing consumed");
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM customers_view")
         .fetch_one(&pool)
         .await

@@ -36,23 +36,23 @@ pub struct FeedBatch {
 }
 
 impl FeedBatch {
-    /// Where a reader stands after consuming this batch.
+    /// Where a reader stands after consuming this batch. When the batch reached the horizon,
+    /// every transaction below the snapshot's xmin has been consumed (all of them had finished),
+    /// so the reader moves to `(xmin, 0)`: what was skipped by a stream filter is never scanned
+    /// again, and nothing that can still commit is behind it.
     pub fn end(&self, start: FeedPosition) -> FeedPosition {
-        self.events.last().map_or(start, |event| FeedPosition {
+        let last = self.events.last().map_or(start, |event| FeedPosition {
             tx_id: event.tx_id,
             position: event.position,
-        })
-    }
-
-    /// After consuming this batch, every transaction with an id below the returned value has
-    /// been fully consumed. Read-your-writes waits compare against it.
-    pub fn complete_below(&self, previous: i64) -> i64 {
-        let bound = if self.reached_horizon {
-            self.snapshot_xmin
+        });
+        if self.reached_horizon {
+            last.max(FeedPosition {
+                tx_id: self.snapshot_xmin,
+                position: 0,
+            })
         } else {
-            self.events.last().map_or(previous, |event| event.tx_id)
-        };
-        bound.max(previous)
+            last
+        }
     }
 }
 
@@ -63,7 +63,18 @@ impl EventStore {
         after: FeedPosition,
         limit: i64,
     ) -> Result<FeedBatch, ReadError> {
-        read_global_feed(&self.pool, after, limit).await
+        read_global_feed(&self.pool, after, limit, None).await
+    }
+
+    /// The feed restricted to streams of the given types (`order`, `cashback`, ...): a
+    /// projector reads and decodes only what it applies. The filter runs in the database.
+    pub async fn read_global_feed_of(
+        &self,
+        after: FeedPosition,
+        limit: i64,
+        stream_types: &[&str],
+    ) -> Result<FeedBatch, ReadError> {
+        read_global_feed(&self.pool, after, limit, Some(stream_types)).await
     }
 }
 
@@ -71,8 +82,12 @@ pub async fn read_global_feed<'c>(
     executor: impl PgExecutor<'c>,
     after: FeedPosition,
     limit: i64,
+    stream_types: Option<&[&str]>,
 ) -> Result<FeedBatch, ReadError> {
     assert!(limit > 0, "feed batches have a positive size");
+    // Stream ids are `<type>-<id>`: a prefix match selects the types.
+    let prefixes: Option<Vec<String>> =
+        stream_types.map(|types| types.iter().map(|t| format!("{t}-%")).collect());
     // One statement, so the horizon and the rows come from the same snapshot. The LEFT JOIN
     // keeps one row (with NULL event columns) when there is nothing to read.
     let query = format!(
@@ -82,6 +97,7 @@ pub async fn read_global_feed<'c>(
              SELECT {EVENT_COLUMNS} FROM events \
              WHERE (events.tx_id, events.global_position) > ($1::text::xid8, $2) \
                AND events.tx_id < horizon.xmin \
+               AND ($4::text[] IS NULL OR events.stream_id LIKE ANY($4::text[])) \
              ORDER BY events.tx_id, events.global_position \
              LIMIT $3 \
          ) batch ON true"
@@ -90,6 +106,7 @@ pub async fn read_global_feed<'c>(
         .bind(after.tx_id.to_string())
         .bind(after.position)
         .bind(limit)
+        .bind(prefixes)
         .fetch_all(executor)
         .await?;
     let snapshot_xmin: i64 = rows
