@@ -86,6 +86,11 @@ async fn main() -> anyhow::Result<()> {
         skipped
     };
     let backlog = if run_batch {
+        let catch_up = wait_for_projections(&pool).await?;
+        println!(
+            "projections caught up {:.1} s after the load stopped",
+            catch_up.as_secs_f64()
+        );
         offline_backlog(&http, &server, &key).await?
     } else {
         Duration::ZERO
@@ -396,6 +401,22 @@ async fn single_uploads(
         }
     })
     .await
+}
+
+/// Waits until every projection has consumed the whole log; returns how long that took.
+async fn wait_for_projections(pool: &PgPool) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    loop {
+        let statuses = ledger_projections::status::projection_statuses(pool).await?;
+        if statuses.iter().all(|status| status.lag_events == 0) {
+            return Ok(started.elapsed());
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "projections did not catch up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn offline_backlog(

@@ -901,6 +901,10 @@ fn render_settings(port: u16, durability: Durability) -> String {
     settings.push_str("max_connections = 300\n");
     settings.push_str("shared_buffers = '256MB'\n");
     settings.push_str("idle_in_transaction_session_timeout = '60s'\n");
+    // Room between checkpoints: a write-heavy ledger (1C batches) otherwise checkpoints every
+    // few seconds, and each checkpoint makes the next change of every page log the whole page.
+    settings.push_str("max_wal_size = '8GB'\n");
+    settings.push_str("checkpoint_timeout = '15min'\n");
     for setting in ["fsync", "synchronous_commit", "full_page_writes"] {
         let _ = writeln!(settings, "{setting} = {safety}");
     }

@@ -692,6 +692,7 @@ async fn batch_written_projections_equal_an_event_by_event_replay(pool: PgPool) 
                 .await
                 .unwrap();
         }
+        let head = store.feed_head().await.unwrap();
         let mut after = FeedPosition::START;
         loop {
             let batch = store.read_global_feed(after, 100).await.unwrap();
@@ -699,7 +700,10 @@ async fn batch_written_projections_equal_an_event_by_event_replay(pool: PgPool) 
                 projector.apply(&mut transaction, event).await.unwrap();
             }
             after = batch.end(after);
-            if batch.reached_horizon {
+            if batch.events.is_empty() && after < head {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            if after >= head {
                 break;
             }
         }

@@ -80,12 +80,13 @@ async fn lag(pool: &PgPool, tx_id: i64, position: i64) -> Result<(i64, f64), sql
     Ok((row.try_get("lag_events")?, seconds.unwrap_or(0.0).max(0.0)))
 }
 
-/// Seconds the oldest open write transaction of this database has been running. Such a
-/// transaction holds the feed's horizon back, so projections stall behind it.
+/// Seconds the oldest open write transaction on the whole cluster has been running. Such a
+/// transaction — in any database of the cluster, since transaction ids are cluster-wide —
+/// holds the feed's horizon back, so projections stall behind it.
 pub async fn xmin_horizon_age_seconds(pool: &PgPool) -> Result<f64, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT coalesce(extract(epoch FROM now() - min(xact_start))::float8, 0) \
-         FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL",
+         FROM pg_stat_activity WHERE backend_xid IS NOT NULL",
     )
     .fetch_one(pool)
     .await

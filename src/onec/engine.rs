@@ -34,6 +34,10 @@ use crate::http::error::ApiError;
 /// chunk redoes little work.
 pub const CHUNK_SIZE: usize = 250;
 
+/// Independent lanes of one request run concurrently (PostgreSQL works on each in its own
+/// backend), so one register's backlog uses more than one core.
+pub const MAX_LANES: usize = 4;
+
 /// What happened to one operation.
 #[derive(Debug)]
 pub enum ItemOutcome {
@@ -115,16 +119,31 @@ pub async fn apply(
     );
     sync_log::insert(&state.pool, submission.store, request, &refused).await?;
 
-    for chunk in prepared.chunks(CHUNK_SIZE) {
-        let command = ApplyChunk {
-            store: submission.store,
-            items: chunk,
-            metadata: &submission.metadata,
-            request_kind: submission.request_kind,
-            received: submission.received,
-            received_at: submission.received_at,
-        };
-        for (index, outcome) in command::execute(state, &command).await? {
+    let lanes = lanes(prepared, MAX_LANES);
+    let (store, metadata, request_kind) = (
+        submission.store,
+        &submission.metadata,
+        submission.request_kind,
+    );
+    let (received, received_at) = (submission.received, submission.received_at);
+    let run_lane = |lane: Vec<Prepared>| async move {
+        let mut decided = Vec::with_capacity(lane.len());
+        for chunk in lane.chunks(CHUNK_SIZE) {
+            let command = ApplyChunk {
+                store,
+                items: chunk,
+                metadata,
+                request_kind,
+                received,
+                received_at,
+            };
+            decided.extend(command::execute(state, &command).await?);
+        }
+        Ok::<_, ApiError>(decided)
+    };
+    let results = futures::future::join_all(lanes.into_iter().map(run_lane)).await;
+    for lane in results {
+        for (index, outcome) in lane? {
             outcomes[index] = Some(outcome);
         }
     }
@@ -132,6 +151,89 @@ pub async fn apply(
         .into_iter()
         .map(|outcome| outcome.expect("every item got an outcome"))
         .collect())
+}
+
+/// Splits items into at most `max_lanes` lanes that share nothing: items with the same customer,
+/// the same external id, or where one refers to the other's external id always land in the same
+/// lane, in request order. Each item's outcome is then exactly what strict request order would
+/// give, while lanes run concurrently.
+fn lanes(items: Vec<Prepared>, max_lanes: usize) -> Vec<Vec<Prepared>> {
+    assert!(max_lanes >= 1, "at least one lane");
+    let mut groups = DisjointSets::new(items.len());
+    let mut first_by_customer: HashMap<&str, usize> = HashMap::new();
+    let mut first_by_external: HashMap<&str, usize> = HashMap::new();
+    for (position, item) in items.iter().enumerate() {
+        for (map, key) in [
+            (&mut first_by_customer, item.customer_id.as_str()),
+            (&mut first_by_external, item.operation.external_id.as_str()),
+        ] {
+            match map.get(key) {
+                Some(&first) => groups.join(first, position),
+                None => {
+                    map.insert(key, position);
+                }
+            }
+        }
+    }
+    for (position, item) in items.iter().enumerate() {
+        if let Some(&referred) = item
+            .operation
+            .ref_external_id
+            .as_deref()
+            .and_then(|reference| first_by_external.get(reference))
+        {
+            groups.join(referred, position);
+        }
+    }
+    // Whole groups go to the least-loaded lane, in order of first appearance.
+    let mut lane_of_group: HashMap<usize, usize> = HashMap::new();
+    let mut lane_sizes = vec![0_usize; max_lanes];
+    let mut group_sizes: HashMap<usize, usize> = HashMap::new();
+    for position in 0..items.len() {
+        *group_sizes.entry(groups.root(position)).or_default() += 1;
+    }
+    let mut lanes: Vec<Vec<Prepared>> = (0..max_lanes).map(|_| Vec::new()).collect();
+    for (position, item) in items.into_iter().enumerate() {
+        let group = groups.root(position);
+        let lane = *lane_of_group.entry(group).or_insert_with(|| {
+            let lightest = (0..max_lanes)
+                .min_by_key(|lane| lane_sizes[*lane])
+                .expect("lanes exist");
+            lane_sizes[lightest] += group_sizes[&group];
+            lightest
+        });
+        lanes[lane].push(item);
+    }
+    lanes.retain(|lane| !lane.is_empty());
+    lanes
+}
+
+/// Union-find over item positions.
+struct DisjointSets {
+    parent: Vec<usize>,
+}
+
+impl DisjointSets {
+    fn new(size: usize) -> Self {
+        DisjointSets {
+            parent: (0..size).collect(),
+        }
+    }
+
+    fn root(&mut self, mut node: usize) -> usize {
+        while self.parent[node] != node {
+            self.parent[node] = self.parent[self.parent[node]];
+            node = self.parent[node];
+        }
+        node
+    }
+
+    fn join(&mut self, a: usize, b: usize) {
+        let (root_a, root_b) = (self.root(a), self.root(b));
+        if root_a != root_b {
+            self.parent[root_b.max(root_a)] = root_a.min(root_b);
+        }
+    }
 }
 
 async fn customers_by_phone(

@@ -66,6 +66,25 @@ impl EventStore {
         read_global_feed(&self.pool, after, limit, None).await
     }
 
+    /// The newest committed event in feed order: a reader has consumed the whole log as it
+    /// stands now once its position reaches this. (A batch that "reached the horizon" is not
+    /// enough: an open transaction elsewhere can hold the horizon below the newest events.)
+    pub async fn feed_head(&self) -> Result<FeedPosition, ReadError> {
+        let row = sqlx::query(
+            "SELECT tx_id::text::bigint AS tx_id, global_position FROM events \
+             ORDER BY tx_id DESC, global_position DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(row) => FeedPosition {
+                tx_id: row.try_get("tx_id")?,
+                position: row.try_get("global_position")?,
+            },
+            None => FeedPosition::START,
+        })
+    }
+
     /// The feed restricted to streams of the given types (`order`, `cashback`, ...): a
     /// projector reads and decodes only what it applies. The filter runs in the database.
     pub async fn read_global_feed_of(
