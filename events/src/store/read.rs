@@ -56,6 +56,12 @@ impl EventStore {
         streams: &[StreamId],
     ) -> Result<Vec<i64>, sqlx::Error> {
         let ids: Vec<&str> = streams.iter().map(StreamId::as_str).collect();
+        // Usually every stream exists already: one statement. Missing ones are created (at
+        // version 0 = "no stream"; a concurrent creator makes the insert wait for its commit)
+        // and the lock is taken again, which then covers them too.
+        if let Some(versions) = lock_existing(connection, &ids).await? {
+            return Ok(versions);
+        }
         let types: Vec<&str> = streams.iter().map(StreamId::stream_type).collect();
         sqlx::query(
             "INSERT INTO streams (stream_id, stream_type, version) \
@@ -66,20 +72,9 @@ impl EventStore {
         .bind(&types)
         .execute(&mut *connection)
         .await?;
-        let rows = sqlx::query(
-            "SELECT s.ord, st.version FROM unnest($1::text[]) WITH ORDINALITY AS s(id, ord) \
-             JOIN streams st ON st.stream_id = s.id ORDER BY st.stream_id FOR UPDATE OF st",
-        )
-        .bind(&ids)
-        .fetch_all(&mut *connection)
-        .await?;
-        let mut versions = vec![0_i64; streams.len()];
-        for row in rows {
-            let ordinal: i64 = row.try_get("ord")?;
-            versions[usize::try_from(ordinal - 1).expect("ordinals start at 1")] =
-                row.try_get("version")?;
-        }
-        Ok(versions)
+        Ok(lock_existing(connection, &ids)
+            .await?
+            .expect("every stream exists once inserted"))
     }
 
     /// The number of events in a stream (0 when it has none).
@@ -210,6 +205,31 @@ impl EventStore {
         let version = events.last().map_or(0, |event| event.stream_version);
         Ok((version, events))
     }
+}
+
+/// Locks the given streams in id order; their versions in the order given, or None when some
+/// stream has no row yet (the locks taken stay held; taking them again is harmless).
+async fn lock_existing(
+    connection: &mut PgConnection,
+    ids: &[&str],
+) -> Result<Option<Vec<i64>>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT s.ord, st.version FROM unnest($1::text[]) WITH ORDINALITY AS s(id, ord) \
+         JOIN streams st ON st.stream_id = s.id ORDER BY st.stream_id FOR UPDATE OF st",
+    )
+    .bind(ids)
+    .fetch_all(&mut *connection)
+    .await?;
+    if rows.len() != ids.len() {
+        return Ok(None);
+    }
+    let mut versions = vec![0_i64; ids.len()];
+    for row in rows {
+        let ordinal: i64 = row.try_get("ord")?;
+        versions[usize::try_from(ordinal - 1).expect("ordinals start at 1")] =
+            row.try_get("version")?;
+    }
+    Ok(Some(versions))
 }
 
 async fn read_stream<'c>(

@@ -4,10 +4,10 @@
 //! states the balance it left behind (`balance_after_minor`): the two must agree, which is
 //! checked on every apply — inline and during a rebuild.
 //!
-//! Set-based: a batch is folded in memory from the current rows and written back with one
-//! statement per table, so a 1C chunk of a thousand operations costs a handful of statements.
-//! Writing absolute values is safe because every change to a customer's rows happens under that
-//! customer's cashback-stream lock (inline) or in the projector's single runner (rebuild).
+//! Set-based: a batch's changes are summed per account and written with one statement that adds
+//! them and returns the new values; the balance before the batch is the returned value minus
+//! the batch's changes, from which every event's `balance_after_minor` is checked in order. A 1C
+//! chunk of a thousand operations costs a handful of statements.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -56,7 +56,7 @@ impl Projector for CashbackBalances {
         if keys.is_empty() {
             return Ok(());
         }
-        let mut fold = BalanceFold::load(connection, &keys).await?;
+        let mut fold = BalanceFold::new(&keys);
         for event in events {
             fold.apply(event)?;
         }
@@ -67,12 +67,17 @@ impl Projector for CashbackBalances {
 /// (customer id, currency code)
 type AccountKey = (String, String);
 
-#[derive(Clone, Debug)]
+/// One account's changes in the batch, relative to its balance before the batch.
+#[derive(Clone, Debug, Default)]
 struct AccountRow {
     balance_minor: i64,
     held_minor: i64,
     updated_at: Option<DateTime<Utc>>,
     touched: bool,
+    /// (relative balance after the event, what the event says the balance is, its position)
+    checks: Vec<(i64, i64, i64)>,
+    /// Lowest relative held amount reached in the batch.
+    lowest_held_minor: i64,
 }
 
 struct NewHold {
@@ -106,50 +111,15 @@ fn account_key(event: &DomainEvent) -> Option<AccountKey> {
 }
 
 impl BalanceFold {
-    async fn load(
-        connection: &mut PgConnection,
-        keys: &BTreeSet<AccountKey>,
-    ) -> Result<Self, ProjectionError> {
-        let (customers, currencies): (Vec<&str>, Vec<&str>) =
-            keys.iter().map(|(c, k)| (c.as_str(), k.as_str())).unzip();
-        let rows = sqlx::query(
-            "SELECT a.customer_id, a.currency, a.balance_minor, a.held_minor, a.updated_at \
-             FROM cashback_accounts a JOIN unnest($1::text[], $2::text[]) AS k(customer_id, currency) \
-               ON a.customer_id = k.customer_id AND a.currency = k.currency",
-        )
-        .bind(&customers)
-        .bind(&currencies)
-        .fetch_all(connection)
-        .await?;
-        let mut accounts: BTreeMap<AccountKey, AccountRow> = keys
-            .iter()
-            .map(|key| {
-                let empty = AccountRow {
-                    balance_minor: 0,
-                    held_minor: 0,
-                    updated_at: None,
-                    touched: false,
-                };
-                (key.clone(), empty)
-            })
-            .collect();
-        for row in rows {
-            let key = (row.try_get("customer_id")?, row.try_get("currency")?);
-            accounts.insert(
-                key,
-                AccountRow {
-                    balance_minor: row.try_get("balance_minor")?,
-                    held_minor: row.try_get("held_minor")?,
-                    updated_at: row.try_get("updated_at")?,
-                    touched: false,
-                },
-            );
-        }
-        Ok(BalanceFold {
-            accounts,
+    fn new(keys: &BTreeSet<AccountKey>) -> Self {
+        BalanceFold {
+            accounts: keys
+                .iter()
+                .map(|key| (key.clone(), AccountRow::default()))
+                .collect(),
             new_holds: Vec::new(),
             settled: Vec::new(),
-        })
+        }
     }
 
     fn account(&mut self, event: &RecordedEvent) -> &mut AccountRow {
@@ -235,29 +205,18 @@ impl BalanceFold {
     ) -> Result<(), ProjectionError> {
         // Liability account: credits raise what the customer has.
         let change = -postings.net_for(&customer_cashback(customer_id, currency));
+        let position = event.position;
         let row = self.account(event);
         row.balance_minor += change;
-        if row.balance_minor != balance_after_minor {
-            return Err(ProjectionError::invariant(
-                event,
-                format!(
-                    "cashback balance of {customer_id} in {currency} folds to {}, the event says {balance_after_minor}",
-                    row.balance_minor
-                ),
-            ));
-        }
+        let relative = row.balance_minor;
+        row.checks.push((relative, balance_after_minor, position));
         Ok(())
     }
 
     fn change_held(&mut self, event: &RecordedEvent, change: i64) -> Result<(), ProjectionError> {
         let row = self.account(event);
         row.held_minor += change;
-        if row.held_minor < 0 {
-            return Err(ProjectionError::invariant(
-                event,
-                "held cashback would go negative",
-            ));
-        }
+        row.lowest_held_minor = row.lowest_held_minor.min(row.held_minor);
         Ok(())
     }
 
@@ -300,6 +259,9 @@ impl BalanceFold {
         self.write_settled_holds(connection).await
     }
 
+    /// Adds the batch's changes and checks them against the values that come back: the balance
+    /// before the batch is the new balance minus the batch's change, and folding forward from it
+    /// must give every event's `balance_after_minor`; held cashback never goes below zero.
     async fn write_accounts(&self, connection: &mut PgConnection) -> Result<(), ProjectionError> {
         let touched: Vec<(&AccountKey, &AccountRow)> = self
             .accounts
@@ -314,19 +276,53 @@ impl BalanceFold {
             .iter()
             .map(|(_, r)| r.updated_at.expect("touched rows have a time"))
             .collect();
-        sqlx::query(
-            "INSERT INTO cashback_accounts (customer_id, currency, balance_minor, held_minor, updated_at) \
+        let rows = sqlx::query(
+            "INSERT INTO cashback_accounts AS a (customer_id, currency, balance_minor, held_minor, updated_at) \
              SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::timestamptz[]) \
-             ON CONFLICT (customer_id, currency) DO UPDATE SET balance_minor = excluded.balance_minor, \
-                 held_minor = excluded.held_minor, updated_at = excluded.updated_at",
+             ON CONFLICT (customer_id, currency) DO UPDATE SET \
+                 balance_minor = a.balance_minor + excluded.balance_minor, \
+                 held_minor = a.held_minor + excluded.held_minor, updated_at = excluded.updated_at \
+             RETURNING a.customer_id, a.currency, a.balance_minor, a.held_minor",
         )
         .bind(&customers)
         .bind(&currencies)
         .bind(&balances)
         .bind(&held)
         .bind(&updated)
-        .execute(connection)
-        .await?;
+        .fetch_all(connection)
+        .await
+        .map_err(|error| match error.as_database_error().and_then(|db| db.constraint()) {
+            Some(_) => ProjectionError::Invariant {
+                position: 0,
+                message: format!("held cashback would go negative: {error}"),
+            },
+            None => ProjectionError::Database(error),
+        })?;
+        for row in rows {
+            let key: AccountKey = (row.try_get("customer_id")?, row.try_get("currency")?);
+            let account = &self.accounts[&key];
+            let before = row.try_get::<i64, _>("balance_minor")? - account.balance_minor;
+            for (relative, stated, position) in &account.checks {
+                if before + relative != *stated {
+                    return Err(ProjectionError::Invariant {
+                        position: *position,
+                        message: format!(
+                            "cashback balance of {} in {} folds to {}, the event says {stated}",
+                            key.0,
+                            key.1,
+                            before + relative
+                        ),
+                    });
+                }
+            }
+            let held_before = row.try_get::<i64, _>("held_minor")? - account.held_minor;
+            if held_before + account.lowest_held_minor < 0 {
+                return Err(ProjectionError::Invariant {
+                    position: 0,
+                    message: format!("held cashback of {} in {} would go negative", key.0, key.1),
+                });
+            }
+        }
         Ok(())
     }
 
