@@ -61,7 +61,7 @@ async fn write_order(store: &EventStore, n: usize) {
                 ),
             },
         );
-    if n % 3 == 0 {
+    if n.is_multiple_of(3) {
         request.push_event(
             &order,
             OrderCancelled {

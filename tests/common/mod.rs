@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod payme_caller;
+
 use ledger::app::{self, RunningServer};
 use ledger::config::{Config, Secret};
 use ledger::keys::tokens::{self, Scope};

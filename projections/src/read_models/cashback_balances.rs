@@ -216,20 +216,32 @@ async fn change_held(
     change_minor: i64,
 ) -> Result<(), ProjectionError> {
     let updated_at: DateTime<Utc> = event.recorded_at;
-    sqlx::query(
+    // A release (negative change) is a plain UPDATE of the row its hold created: an upsert would
+    // propose a row with a negative `held_minor`, and PostgreSQL checks `held_minor >= 0` on the
+    // proposed row before ON CONFLICT turns it into an update.
+    let statement = if change_minor >= 0 {
         "INSERT INTO cashback_accounts (customer_id, currency, held_minor, updated_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (customer_id, currency) DO UPDATE \
-         SET held_minor = cashback_accounts.held_minor + excluded.held_minor, updated_at = excluded.updated_at",
-    )
-    .bind(customer_id)
-    .bind(currency.code())
-    .bind(change_minor)
-    .bind(updated_at)
-    .execute(connection)
-    .await
-    .map_err(|error| match error.as_database_error().and_then(|db| db.constraint()) {
-        Some(_) => ProjectionError::invariant(event, format!("held cashback would go negative: {error}")),
-        None => ProjectionError::Database(error),
-    })?;
-    Ok(())
+         SET held_minor = cashback_accounts.held_minor + excluded.held_minor, updated_at = excluded.updated_at"
+    } else {
+        "UPDATE cashback_accounts SET held_minor = held_minor + $3, updated_at = $4 \
+         WHERE customer_id = $1 AND currency = $2"
+    };
+    let result = sqlx::query(statement)
+        .bind(customer_id)
+        .bind(currency.code())
+        .bind(change_minor)
+        .bind(updated_at)
+        .execute(connection)
+        .await
+        .map_err(
+            |error| match error.as_database_error().and_then(|db| db.constraint()) {
+                Some(_) => ProjectionError::invariant(
+                    event,
+                    format!("held cashback would go negative: {error}"),
+                ),
+                None => ProjectionError::Database(error),
+            },
+        )?;
+    expect_one_row(result, event, "cashback account holding the released hold")
 }

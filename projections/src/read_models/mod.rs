@@ -7,6 +7,7 @@ pub mod cashback_history;
 pub mod customers;
 pub mod lookups;
 pub mod orders;
+pub mod payme_transactions;
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ pub fn inline() -> Vec<Arc<dyn Projector>> {
         Arc::new(lookups::CustomerIndex),
         Arc::new(lookups::OrderIndex),
         Arc::new(cashback_balances::CashbackBalances),
+        Arc::new(payme_transactions::PaymeTransactions),
     ]
 }
 
