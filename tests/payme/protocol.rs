@@ -76,6 +76,10 @@ async fn transport_errors_are_json_rpc_answers_with_http_200(pool: PgPool) {
         .await;
     assert_eq!(unknown.expect_error(-32601), &json!("Refund"));
     assert_eq!(unknown.body["id"], "req-9", "string ids are echoed too");
+
+    let openapi = app.get("/openapi.json", None).await;
+    assert!(openapi.body["paths"]["/api/payme"]["post"].is_object());
+    assert!(openapi.body["paths"]["/api/reports/payme/statement"]["get"].is_object());
     app.stop().await;
 }
 
