@@ -216,9 +216,10 @@ mod tests {
         assert_eq!(receipt.items[0].price, 1_500_000);
         assert_eq!(receipt.items[0].count, 2);
         assert_eq!(receipt.items[0].vat_percent, serde_json::Number::from(12));
-        // 10 001 shared 3:1 → 7 500.75 and 2 500.25 → 7 501 and 2 500.
-        assert_eq!(receipt.items[0].discount, 7_501);
-        assert_eq!(receipt.items[1].discount, 2_500);
+        // Lines of 3 000 000 and 500 000 share 10 001 as 6:1 → 8 572.28 and 1 428.71: rounded
+        // down to 8 572 + 1 428, the unit left over goes to the larger remainder.
+        assert_eq!(receipt.items[0].discount, 8_572);
+        assert_eq!(receipt.items[1].discount, 1_429);
         assert_eq!(net(&receipt), placed.amount_minor);
     }
 
