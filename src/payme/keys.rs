@@ -26,7 +26,6 @@ use ledger_events::{
 };
 use sqlx::PgConnection;
 
-use super::answers::SuccessAnswer;
 use super::error::PaymeError;
 use crate::app::AppState;
 use crate::command::{self, Command, CommandError};
@@ -87,13 +86,20 @@ impl KeyRing {
             return Ok(keys);
         }
         let keys = fold(&store.read_stream(&keys_stream(), 0).await?);
-        *self.cached.lock().expect("key cache lock") = Some((Instant::now(), keys.clone()));
-        Ok(keys)
+        Ok(self.install(keys))
     }
 
-    /// Forgets the cached set (after this instance changed it).
-    pub fn forget(&self) {
-        *self.cached.lock().expect("key cache lock") = None;
+    /// Caches a set read from (or just written to) the log, unless the cache already holds a
+    /// later one: a read that started before this instance's own ChangePassword must not bring
+    /// the replaced key back. Returns the set now cached.
+    pub fn install(&self, keys: ActiveKeys) -> ActiveKeys {
+        let mut cached = self.cached.lock().expect("key cache lock");
+        let newest = match cached.take() {
+            Some((_, known)) if known.version > keys.version => known,
+            _ => keys,
+        };
+        *cached = Some((Instant::now(), newest.clone()));
+        newest
     }
 
     /// Checks `Authorization: Basic base64("Paycom:" + key)` against the active keys.
@@ -229,7 +235,8 @@ pub struct ChangePassword<'a> {
 }
 
 impl Command for ChangePassword<'_> {
-    type Output = Result<SuccessAnswer, PaymeError>;
+    /// The new active set.
+    type Output = Result<ActiveKeys, PaymeError>;
 
     async fn run(
         &self,
@@ -258,12 +265,15 @@ impl Command for ChangePassword<'_> {
             .event(
                 &stream,
                 PaymeKeysReplaced {
-                    key_sha256: digests,
+                    key_sha256: digests.clone(),
                     origin: "change_password".into(),
                 },
             );
-        command::append(state, connection, &request).await?;
-        Ok(Ok(SuccessAnswer::YES))
+        let outcome = command::append(state, connection, &request).await?;
+        Ok(Ok(ActiveKeys {
+            digests,
+            version: outcome.keyed_event().stream_version,
+        }))
     }
 }
 
@@ -291,6 +301,22 @@ mod tests {
         assert_eq!(presented_key(&headers("Bearer abc")), None);
         assert_eq!(presented_key(&headers("Basic !!!not-base64")), None);
         assert_eq!(presented_key(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn a_stale_read_never_replaces_a_newer_set() {
+        let ring = KeyRing::default();
+        let set = |digest: &str, version| ActiveKeys {
+            digests: vec![digest.into()],
+            version,
+        };
+        assert_eq!(ring.install(set("b", 3)), set("b", 3));
+        assert_eq!(
+            ring.install(set("a", 2)),
+            set("b", 3),
+            "a read begun earlier"
+        );
+        assert_eq!(ring.install(set("c", 4)), set("c", 4));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use ledger_events::EventMetadata;
 use sqlx::PgConnection;
 
-use super::answers::{CheckPerformAnswer, MethodResult, StatementAnswer};
+use super::answers::{CheckPerformAnswer, MethodResult, StatementAnswer, SuccessAnswer};
 use super::cancel::CancelTransaction;
 use super::create::CreateTransaction;
 use super::error::PaymeError;
@@ -84,9 +84,10 @@ pub async fn dispatch(context: &Context<'_>, call: &Call<'_>) -> Result<MethodRe
                 new_key,
                 metadata: &metadata,
             };
-            let answer = run(context, &command).await;
-            context.keys.forget();
-            answer.map(MethodResult::Success)
+            let replaced = run(context, &command).await?;
+            // This instance honours the change at once; the others within `keys::CACHE_FOR`.
+            context.keys.install(replaced);
+            Ok(MethodResult::Success(SuccessAnswer::YES))
         }
     }
 }

@@ -328,3 +328,59 @@ async fn orders_priced_in_dollars_or_euros_are_paid_in_sum_at_the_stored_cbu_rat
     assert_trial_balance(&app.pool).await;
     app.stop().await;
 }
+
+#[sqlx::test]
+async fn redeemed_cashback_stays_held_across_a_cancelled_transaction_until_the_order_ends(
+    pool: PgPool,
+) {
+    let (app, payme) = payme_app(pool).await; // 5 %
+    let phone = "998905000004";
+    let earning = place_order(
+        &app,
+        json!({"external_id": "M-4a", "customer_phone": phone, "currency": "UZS",
+               "items": [{"sku": "a", "title": "Kettle", "qty": 1, "price": "1000.00"}]}),
+    )
+    .await;
+    pay(&payme, &earning, earning.amount_minor).await;
+    let spending = place_order(
+        &app,
+        json!({"external_id": "M-4b", "customer_phone": phone, "currency": "UZS",
+               "cashback_to_redeem": "20.00",
+               "items": [{"sku": "b", "title": "Mug", "qty": 1, "price": "60.00"}]}),
+    )
+    .await;
+    let held = cashback(&app, &earning.customer_id, "UZS").await;
+    assert_eq!(held["balance"], "50.00");
+    assert_eq!(
+        held["available"], "30.00",
+        "20.00 held for the second order"
+    );
+
+    // Payme gives up on the second order: the transaction is cancelled, the hold stays (the order
+    // still awaits payment, with the cashback it redeems).
+    let id = payme_id();
+    payme
+        .create(&id, now_ms(), &spending.order_id, spending.amount_minor)
+        .await
+        .result();
+    assert_eq!(payme.cancel(&id, 3).await.result()["state"], -1);
+    assert_eq!(
+        cashback(&app, &earning.customer_id, "UZS").await["available"],
+        "30.00"
+    );
+
+    // The shop cancels the order: the hold is voided and the cashback available again.
+    let cancelled = app
+        .post(
+            &format!("/api/orders/{}/cancel", spending.order_id),
+            Some(crate::common::ADMIN_TOKEN),
+            &json!({}),
+        )
+        .await;
+    assert!(cancelled.status.is_success(), "{:?}", cancelled.body);
+    let released = cashback(&app, &earning.customer_id, "UZS").await;
+    assert_eq!(released["balance"], "50.00");
+    assert_eq!(released["available"], "50.00");
+    assert_eq!(released["held"], "0.00");
+    app.stop().await;
+}
