@@ -158,11 +158,18 @@ async fn measure(url: &str) -> anyhow::Result<String> {
         started.elapsed().as_secs_f64()
     );
     let commits_before = database_commits(&pool).await?;
+    let cpu_before = cpu_seconds(&pool).await?;
     let load = open_loop(&http, &base, &orders, load_shape).await?;
+    let cpu = cpu_seconds(&pool).await? - cpu_before;
     let commits = database_commits(&pool).await? - commits_before;
+    let requests = 2.0 * orders.len() as f64;
     let load = format!(
-        "{load}\n  database commits during the load: {commits} ({:.1} per pair; projector batches included)",
-        commits as f64 / orders.len() as f64
+        "{load}\n  database commits during the load: {commits} ({:.1} per pair; projector batches included)\n\
+         \x20 CPU per request: {:.2} ms in this process (server and client), {:.2} ms in its \
+         PostgreSQL backends (warm-up included)",
+        commits as f64 / orders.len() as f64,
+        cpu.process * 1_000.0 / requests,
+        cpu.database * 1_000.0 / requests,
     );
 
     let loaded = bulk_load(&pool).await?;
@@ -181,6 +188,53 @@ async fn database_commits(pool: &PgPool) -> anyhow::Result<i64> {
     )
     .fetch_one(pool)
     .await?)
+}
+
+/// CPU time used so far by this process and by the PostgreSQL backends serving its database
+/// (Linux `/proc`; clock ticks of 1/100 s, Linux's fixed USER_HZ). Load-independent, unlike
+/// latencies on a shared machine.
+#[derive(Clone, Copy)]
+struct Cpu {
+    process: f64,
+    database: f64,
+}
+
+impl std::ops::Sub for Cpu {
+    type Output = Cpu;
+    fn sub(self, earlier: Cpu) -> Cpu {
+        Cpu {
+            process: self.process - earlier.process,
+            database: self.database - earlier.database,
+        }
+    }
+}
+
+fn cpu_of(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0; // gone (a closed connection) or not Linux
+    };
+    // Fields after the command name (which may hold spaces) start at the state, field 3;
+    // utime and stime are fields 14 and 15.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+async fn cpu_seconds(pool: &PgPool) -> anyhow::Result<Cpu> {
+    let backends: Vec<i32> =
+        sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            .fetch_all(pool)
+            .await?;
+    Ok(Cpu {
+        process: cpu_of("self"),
+        database: backends.iter().map(|pid| cpu_of(&pid.to_string())).sum(),
+    })
 }
 
 /// An order to pay: its id and amount in tiyin.
