@@ -84,6 +84,9 @@ impl CancelTransaction<'_> {
                 paid.provider == PaymentProvider::Payme && paid.provider_id == self.payme_id
             });
         if !paid_by_this {
+            if transitions::moved_on_since(state, connection, self.payme_id, known.version).await? {
+                return Err(transitions::lost_race(self.payme_id));
+            }
             tracing::error!(
                 payme_id = self.payme_id,
                 order_id = order.order_id(),

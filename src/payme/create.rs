@@ -96,7 +96,25 @@ impl CreateTransaction<'_> {
         Ok(Ok(known.create_answer()))
     }
 
+    /// A refusal read after a twin request created this very transaction (between our read of
+    /// its empty stream and our read of the order, which the twin now holds) is not an answer:
+    /// the command runs again and answers the twin's transaction as a repeat.
     async fn create(
+        &self,
+        state: &AppState,
+        connection: &mut PgConnection,
+        now_ms: i64,
+    ) -> Result<Result<CreateAnswer, PaymeError>, CommandError> {
+        let decided = self.create_or_refuse(state, connection, now_ms).await?;
+        if decided.is_err()
+            && transitions::moved_on_since(state, connection, self.payme_id, 0).await?
+        {
+            return Err(transitions::lost_race(self.payme_id));
+        }
+        Ok(decided)
+    }
+
+    async fn create_or_refuse(
         &self,
         state: &AppState,
         connection: &mut PgConnection,

@@ -78,6 +78,9 @@ impl PerformTransaction<'_> {
                 active.provider == PaymentProvider::Payme && active.provider_id == self.payme_id
             });
         if !held_by_this {
+            if transitions::moved_on_since(state, connection, self.payme_id, known.version).await? {
+                return Err(transitions::lost_race(self.payme_id));
+            }
             // Cannot happen through our commands (a held order is neither cancelled nor expired),
             // so it is loud; Payme gets "cannot perform" and nothing is recorded.
             tracing::error!(

@@ -5,7 +5,7 @@
 use ledger_events::domain::{OrderPaymentEnded, PaymeTransactionCancelled, PaymentProvider};
 use ledger_events::{
     AppendOutcome, AppendRequest, EventMetadata, ExpectedVersion, Fingerprint, Idempotency,
-    RecordedEvent,
+    RecordedEvent, StreamId,
 };
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -118,6 +118,30 @@ pub fn cancel_idempotency(payme_id: &str, reason: i32) -> Idempotency {
             reason,
         },
     )
+}
+
+/// Whether a twin request changed the transaction since it was read at `version` (0: it did not
+/// exist). The transaction and its order are read by two statements; when the order contradicts
+/// the transaction, either a twin committed between the two reads — then the command must run
+/// again and read both anew ([`lost_race`]) — or the log is inconsistent, which is refused loudly.
+pub async fn moved_on_since(
+    state: &AppState,
+    connection: &mut PgConnection,
+    payme_id: &str,
+    version: i64,
+) -> Result<bool, CommandError> {
+    let newer = state
+        .store
+        .read_stream_in(connection, &StreamId::payme_transaction(payme_id), version)
+        .await?;
+    Ok(!newer.is_empty())
+}
+
+/// Makes `command::execute` run the command again (a twin request moved the transaction on).
+pub fn lost_race(payme_id: &str) -> CommandError {
+    CommandError::Retry(format!(
+        "Payme transaction {payme_id} changed while it was being decided"
+    ))
 }
 
 /// The order a transaction pays (its stream was written with the transaction's creation, so it
