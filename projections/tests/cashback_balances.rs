@@ -128,3 +128,45 @@ async fn a_hold_cannot_be_settled_twice(pool: PgPool) {
         "{again:?}"
     );
 }
+
+/// Regression: releasing a hold in a later batch proposes a negative held change; it must be
+/// applied to the existing account, never inserted (which the `held >= 0` check refuses).
+#[sqlx::test(migrations = "../migrations")]
+async fn a_hold_released_in_a_later_batch_frees_the_cashback(pool: PgPool) {
+    let mut connection = pool.acquire().await.unwrap();
+    let uzs = Currency::uzs();
+    CashbackBalances
+        .apply(&mut connection, &recorded(1, accrued(10, 10)))
+        .await
+        .unwrap();
+    let placed = CashbackHoldPlaced {
+        customer_id: "c1".into(),
+        hold_id: "h1".into(),
+        order_id: "o1".into(),
+        currency: uzs.clone(),
+        amount_minor: 4,
+    };
+    CashbackBalances
+        .apply(&mut connection, &recorded(2, placed.into()))
+        .await
+        .unwrap();
+    let voided = CashbackHoldVoided {
+        customer_id: "c1".into(),
+        hold_id: "h1".into(),
+        order_id: "o1".into(),
+        currency: uzs,
+        amount_minor: 4,
+        reason: "api".into(),
+    };
+    CashbackBalances
+        .apply(&mut connection, &recorded(3, voided.into()))
+        .await
+        .unwrap();
+    let (balance, held): (i64, i64) = sqlx::query_as(
+        "SELECT balance_minor, held_minor FROM cashback_accounts WHERE customer_id = 'c1'",
+    )
+    .fetch_one(&mut *connection)
+    .await
+    .unwrap();
+    assert_eq!((balance, held), (10, 0));
+}

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod onec;
+pub mod payme_caller;
 
 use ledger::app::{self, RunningServer};
 use ledger::config::{Config, Secret};

@@ -67,6 +67,16 @@ impl Projector for CashbackBalances {
 /// (customer id, currency code)
 type AccountKey = (String, String);
 
+fn held_below_zero(error: sqlx::Error) -> ProjectionError {
+    match error.as_database_error().and_then(|db| db.constraint()) {
+        Some(_) => ProjectionError::Invariant {
+            position: 0,
+            message: format!("held cashback would go negative: {error}"),
+        },
+        None => ProjectionError::Database(error),
+    }
+}
+
 /// One account's changes in the batch, relative to its balance before the batch.
 #[derive(Clone, Debug, Default)]
 struct AccountRow {
@@ -276,12 +286,16 @@ impl BalanceFold {
             .iter()
             .map(|(_, r)| r.updated_at.expect("touched rows have a time"))
             .collect();
-        let rows = sqlx::query(
-            "INSERT INTO cashback_accounts AS a (customer_id, currency, balance_minor, held_minor, updated_at) \
-             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::timestamptz[]) \
-             ON CONFLICT (customer_id, currency) DO UPDATE SET \
-                 balance_minor = a.balance_minor + excluded.balance_minor, \
-                 held_minor = a.held_minor + excluded.held_minor, updated_at = excluded.updated_at \
+        // Existing accounts first: add the changes and return the new values. (Not as an upsert:
+        // PostgreSQL checks `held_minor >= 0` on the row proposed for insertion before it looks
+        // for a conflict, and a batch that releases holds proposes a negative held amount.)
+        let mut rows = sqlx::query(
+            "UPDATE cashback_accounts AS a SET \
+                 balance_minor = a.balance_minor + d.balance, \
+                 held_minor = a.held_minor + d.held, updated_at = d.updated_at \
+             FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::timestamptz[]) \
+                 AS d(customer_id, currency, balance, held, updated_at) \
+             WHERE a.customer_id = d.customer_id AND a.currency = d.currency \
              RETURNING a.customer_id, a.currency, a.balance_minor, a.held_minor",
         )
         .bind(&customers)
@@ -289,15 +303,34 @@ impl BalanceFold {
         .bind(&balances)
         .bind(&held)
         .bind(&updated)
-        .fetch_all(connection)
+        .fetch_all(&mut *connection)
         .await
-        .map_err(|error| match error.as_database_error().and_then(|db| db.constraint()) {
-            Some(_) => ProjectionError::Invariant {
-                position: 0,
-                message: format!("held cashback would go negative: {error}"),
-            },
-            None => ProjectionError::Database(error),
-        })?;
+        .map_err(held_below_zero)?;
+        if rows.len() < touched.len() {
+            // Accounts seen for the first time (their stream lock is held: nobody else creates them).
+            let found: BTreeSet<(String, String)> = rows
+                .iter()
+                .map(|row| Ok((row.try_get("customer_id")?, row.try_get("currency")?)))
+                .collect::<Result<_, sqlx::Error>>()?;
+            let new: Vec<usize> = (0..touched.len())
+                .filter(|&index| !found.contains(touched[index].0))
+                .collect();
+            rows.extend(
+                sqlx::query(
+                    "INSERT INTO cashback_accounts (customer_id, currency, balance_minor, held_minor, updated_at) \
+                     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::timestamptz[]) \
+                     RETURNING customer_id, currency, balance_minor, held_minor",
+                )
+                .bind(new.iter().map(|&i| customers[i]).collect::<Vec<_>>())
+                .bind(new.iter().map(|&i| currencies[i]).collect::<Vec<_>>())
+                .bind(new.iter().map(|&i| balances[i]).collect::<Vec<_>>())
+                .bind(new.iter().map(|&i| held[i]).collect::<Vec<_>>())
+                .bind(new.iter().map(|&i| updated[i]).collect::<Vec<_>>())
+                .fetch_all(&mut *connection)
+                .await
+                .map_err(held_below_zero)?,
+            );
+        }
         for row in rows {
             let key: AccountKey = (row.try_get("customer_id")?, row.try_get("currency")?);
             let account = &self.accounts[&key];

@@ -8,6 +8,7 @@ pub mod customers;
 pub mod lookups;
 pub mod onec_operations;
 pub mod orders;
+pub mod payme_transactions;
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ pub fn inline() -> Vec<Arc<dyn Projector>> {
         Arc::new(lookups::OrderIndex),
         Arc::new(cashback_balances::CashbackBalances),
         Arc::new(onec_operations::OnecOperations),
+        Arc::new(payme_transactions::PaymeTransactions),
     ]
 }
 
