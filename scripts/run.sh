@@ -4,5 +4,5 @@
 # PostgreSQL cluster (src/embedded_pg.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/ensure-postgres.sh
+./scripts/ensure-system-packages.sh
 exec cargo run --release --bin ledger -- serve "$@"

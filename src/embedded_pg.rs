@@ -1,7 +1,7 @@
 //! A private PostgreSQL cluster for the Ledger server and its test suite.
 //!
 //! Ledger needs a PostgreSQL database, but a fresh Debian machine only has whatever
-//! `apt-get install postgresql` gave it (`scripts/ensure-postgres.sh` does that). Instead of
+//! `apt-get install postgresql` gave it (`scripts/ensure-system-packages.sh` does that). Instead of
 //! configuring the distribution's own cluster (port 5432, peer authentication, `/var/run`
 //! sockets, possibly already used by something else), this module creates and runs a cluster
 //! that belongs to Ledger alone, under `<data_dir>/pg`:

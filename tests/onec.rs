@@ -527,6 +527,99 @@ async fn eight_concurrent_copies_of_a_batch_apply_once(pool: PgPool) {
     app.stop().await;
 }
 
+/// Different registers' batches over overlapping customers, at once: chunks lock overlapping
+/// sets of cashback streams. Every operation must reach the customers' histories (an
+/// asynchronous projection fed in transaction order), not only the balances.
+#[sqlx::test]
+async fn concurrent_batches_over_shared_customers_all_reach_the_history(pool: PgPool) {
+    // Room for every chunk of every batch to hold a connection at once.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(48)
+        .connect_with((*pool.connect_options()).clone())
+        .await
+        .unwrap();
+    let app = spawn_app(pool).await;
+    let key = app.store_key("s1", "UZS", "UTC").await;
+    let phones: Vec<String> = (0..160)
+        .map(|n| format!("99890{:07}", 2_000_000 + n))
+        .collect();
+    let mut customers = Vec::new();
+    for phone in &phones {
+        customers.push(app.customer_with_phone(phone).await);
+    }
+    // Every other customer has a cashback stream already: chunks lock those first and then
+    // create the others, which may be waiting on another chunk's creation.
+    let opening: Vec<Value> = phones
+        .iter()
+        .step_by(2)
+        .enumerate()
+        .map(|(n, phone)| operation(&format!("Opening_{n}"), "accrual", "1.00", phone))
+        .collect();
+    let answer = app
+        .onec_post(
+            "/api/cashback/v1/transactions/batch",
+            Some(&key),
+            &json!({ "transactions": opening }),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    const BATCHES: usize = 8;
+    const ITEMS: usize = 480;
+    // Batch b walks the customers from its own starting point, so the lanes and chunks of
+    // different batches hold overlapping, different sets of customers; their cashback streams
+    // do not exist yet, so the first chunks also create them.
+    let batches: Vec<Value> = (0..BATCHES)
+        .map(|b| {
+            let items: Vec<Value> = (0..ITEMS)
+                .map(|n| {
+                    let phone = &phones[(b * 7 + n) % phones.len()];
+                    operation(&format!("B{b}_{n}"), "accrual", "1.00", phone)
+                })
+                .collect();
+            json!({ "transactions": items })
+        })
+        .collect();
+    let uploads = batches
+        .iter()
+        .map(|batch| app.onec_post("/api/cashback/v1/transactions/batch", Some(&key), batch));
+    let answers = futures::future::join_all(uploads).await;
+    let mut newest = 0;
+    for answer in &answers {
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+        let results = answer.body["results"].as_array().unwrap();
+        assert!(results.iter().all(|r| r["status"] == "ok"), "{results:?}");
+        newest = newest.max(answer.body["position"].as_i64().unwrap());
+    }
+
+    let reader = app
+        .token("app", &[ledger::keys::tokens::Scope::CashbackRead])
+        .await;
+    let mut in_histories = 0;
+    for customer in &customers {
+        let history = app
+            .get(
+                &format!("/api/customers/{customer}/cashback?min_position={newest}&limit=1000"),
+                Some(&reader),
+            )
+            .await;
+        assert_eq!(history.status, StatusCode::OK, "{:?}", history.body);
+        let entries = history.body["history"].as_array().unwrap().len();
+        let balance = history.body["balance"].as_str().unwrap();
+        assert_eq!(
+            balance,
+            format!("{entries}.00"),
+            "customer {customer}: the history holds every accrual of 1.00"
+        );
+        in_histories += entries;
+    }
+    assert_eq!(
+        in_histories,
+        BATCHES * ITEMS + phones.len() / 2,
+        "every operation in some history"
+    );
+    app.stop().await;
+}
+
 #[sqlx::test]
 async fn in_store_operations_show_in_the_customer_history(pool: PgPool) {
     let app = spawn_app(pool).await;

@@ -463,3 +463,154 @@ async fn concurrent_first_appends_to_a_new_stream_all_land_in_order(pool: PgPool
         assert_eq!(store.stream_version(&stream).await.unwrap(), 8);
     }
 }
+
+/// The feed orders by transaction id, so a stream's versions must come from transactions in
+/// id order. A transaction that took its id early (it wrote elsewhere first) and then waited for
+/// a stream a younger transaction was writing would otherwise put version 2 in the feed before
+/// version 1, and every projector would stop at the gap. The store refuses such an append with
+/// a retryable error; the retry runs in a new, younger transaction and lands in order.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_stream_takes_versions_only_in_transaction_order(pool: PgPool) {
+    let store = EventStore::new(pool.clone());
+    let elsewhere = StreamId::customer("elsewhere");
+    let contested = StreamId::customer("contested");
+
+    let mut older = pool.begin().await.unwrap();
+    store
+        .append_in(
+            &mut older,
+            &request(&elsewhere, ExpectedVersion::NoStream, "first"),
+        )
+        .await
+        .unwrap();
+    let mut younger = pool.begin().await.unwrap();
+    store
+        .append_in(
+            &mut younger,
+            &request(&contested, ExpectedVersion::NoStream, "v1"),
+        )
+        .await
+        .unwrap();
+
+    let waiting = {
+        let (store, contested) = (store.clone(), contested.clone());
+        tokio::spawn(async move {
+            let result = store
+                .append_in(&mut older, &request(&contested, ExpectedVersion::Any, "v2"))
+                .await;
+            (older, result)
+        })
+    };
+    wait_until_a_backend_waits_for_a_lock(&pool).await;
+    younger.commit().await.unwrap();
+    let (older, result) = waiting.await.unwrap();
+    let error = result.expect_err("an older transaction must not write behind a younger one");
+    assert!(error.is_retryable(), "the refusal is retryable: {error}");
+    older.rollback().await.unwrap();
+
+    let retried = store
+        .append(&request(&contested, ExpectedVersion::Any, "v2"))
+        .await
+        .unwrap();
+    assert_eq!(retried.appended()[0].stream_version, 2);
+    // Read the whole feed (transactions of other test databases on the cluster hold the
+    // horizon back for a moment).
+    let head = store.feed_head().await.unwrap();
+    let (mut reader, mut versions) = (FeedPosition::START, Vec::new());
+    while reader < head {
+        let batch = store.read_global_feed(reader, 100).await.unwrap();
+        versions.extend(
+            batch
+                .events
+                .iter()
+                .filter(|event| event.stream_id == contested)
+                .map(|event| event.stream_version),
+        );
+        reader = batch.end(reader);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        versions,
+        [1, 2],
+        "the feed hands out the stream in version order"
+    );
+}
+
+/// The same rule on the batch path: streams locked with `lock_streams` and written with
+/// `append_locked` by a transaction that waited behind a younger writer.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_locked_bulk_append_also_keeps_transaction_order(pool: PgPool) {
+    let store = EventStore::new(pool.clone());
+    let elsewhere = StreamId::customer("elsewhere");
+    let contested = StreamId::customer("contested");
+    store
+        .append(&request(&contested, ExpectedVersion::NoStream, "v1"))
+        .await
+        .unwrap();
+
+    let mut older = pool.begin().await.unwrap();
+    store
+        .append_in(
+            &mut older,
+            &request(&elsewhere, ExpectedVersion::NoStream, "first"),
+        )
+        .await
+        .unwrap();
+    let mut younger = pool.begin().await.unwrap();
+    store
+        .append_in(
+            &mut younger,
+            &request(&contested, ExpectedVersion::Exact(1), "v2"),
+        )
+        .await
+        .unwrap();
+
+    let waiting = {
+        let (store, contested) = (store.clone(), contested.clone());
+        tokio::spawn(async move {
+            let result = async {
+                let versions = store
+                    .lock_streams(&mut older, std::slice::from_ref(&contested))
+                    .await?;
+                let locked = BTreeMap::from([(contested.clone(), versions[0])]);
+                let event = ledger_events::store::LockedEvent {
+                    stream: contested.clone(),
+                    stream_version: versions[0] + 1,
+                    event: registered(contested.entity_id(), "v3"),
+                    idempotency: None,
+                };
+                let metadata = EventMetadata::new(Source::Api, "test");
+                store
+                    .append_locked(&mut older, &locked, &[event], &metadata)
+                    .await
+            }
+            .await;
+            (older, result)
+        })
+    };
+    wait_until_a_backend_waits_for_a_lock(&pool).await;
+    younger.commit().await.unwrap();
+    let (older, result) = waiting.await.unwrap();
+    let error = result.expect_err("an older transaction must not write behind a younger one");
+    assert!(error.is_retryable(), "the refusal is retryable: {error}");
+    older.rollback().await.unwrap();
+    assert_eq!(store.stream_version(&contested).await.unwrap(), 2);
+}
+
+/// Returns once some backend of this database is blocked on a lock.
+async fn wait_until_a_backend_waits_for_a_lock(pool: &PgPool) {
+    for _ in 0..500 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no backend started waiting for a lock within 5 s");
+}

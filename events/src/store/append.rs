@@ -12,9 +12,10 @@ use crate::idempotency::Idempotency;
 use crate::metadata::EventMetadata;
 use crate::stream::StreamId;
 
-/// How many times the single-call path re-sends a request that lost a race on its own
-/// idempotency key (the re-send then finds the winner and answers it as a duplicate).
-const DUPLICATE_RACE_RETRIES: usize = 3;
+/// How many times the single-call path sends a request that lost a race: on its own
+/// idempotency key (the re-send then finds the winner and answers it as a duplicate), or a
+/// transient one (each re-send runs in a new, younger transaction, which settles it).
+const RACE_ATTEMPTS: usize = 8;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExpectedVersion {
@@ -166,6 +167,10 @@ impl AppendOutcome {
 impl EventStore {
     /// Appends in its own (implicit) transaction: one round trip. Races on the request's own
     /// idempotency key are resolved here, so the caller sees either the write or the duplicate.
+    /// A transient refusal — a deadlock victim, or a write refused because a younger
+    /// transaction wrote the stream first (migration 0007; a first append to a new stream that
+    /// lost the creation race takes its transaction id while waiting) — wrote nothing, and the
+    /// same request is simply run again in a new transaction.
     pub async fn append(&self, request: &AppendRequest) -> Result<AppendOutcome, AppendError> {
         let mut attempt = 0;
         loop {
@@ -176,7 +181,8 @@ impl EventStore {
                     result,
                     Err(AppendError::ConcurrentDuplicate) | Err(AppendError::VersionConflict(_))
                 );
-            if may_resolve_as_duplicate && attempt < DUPLICATE_RACE_RETRIES {
+            let transient = matches!(result, Err(AppendError::Transient(_)));
+            if (may_resolve_as_duplicate || transient) && attempt < RACE_ATTEMPTS {
                 continue;
             }
             return result;

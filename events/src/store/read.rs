@@ -50,12 +50,22 @@ impl EventStore {
     /// `ledger_append` locks in, so the two cannot deadlock), and returns their versions in the
     /// order given. A command that locks first can append with `Exact` versions that cannot
     /// conflict, which is how batch paths avoid retry storms under contention.
+    ///
+    /// Call it before the transaction's first write. Several streams are first claimed with
+    /// transaction-level advisory locks, which do not give the transaction its id; the id comes
+    /// with the row locks, once every claim is held. Two such lockers therefore get their ids
+    /// in the order they win the streams, and the later one never has to write behind a
+    /// younger transaction — which the store would refuse as out of transaction order
+    /// (migration 0007), costing a retry of the whole command.
     pub async fn lock_streams(
         &self,
         connection: &mut PgConnection,
         streams: &[StreamId],
     ) -> Result<Vec<i64>, sqlx::Error> {
         let ids: Vec<&str> = streams.iter().map(StreamId::as_str).collect();
+        if ids.len() > 1 {
+            claim_streams(connection, &ids).await?;
+        }
         // Usually every stream exists already: one statement. Missing ones are created (at
         // version 0 = "no stream"; a concurrent creator makes the insert wait for its commit)
         // and the lock is taken again, which then covers them too.
@@ -209,6 +219,24 @@ impl EventStore {
 
 /// Locks the given streams in id order; their versions in the order given, or None when some
 /// stream has no row yet (the locks taken stay held; taking them again is harmless).
+/// First key of the transaction-level advisory locks that claim streams (the second is the
+/// stream id's hash). Distinct from the projection runners' namespace.
+const STREAM_CLAIM_NAMESPACE: i32 = 0x4c44_5354; // "LDST"
+
+/// Takes the advisory claims of `ids`, in hash order so that two claimers cannot deadlock
+/// (a hash collision only makes two streams share a claim).
+async fn claim_streams(connection: &mut PgConnection, ids: &[&str]) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT count(pg_advisory_xact_lock($1, claims.key)) \
+         FROM (SELECT DISTINCT hashtext(id) AS key FROM unnest($2::text[]) AS id ORDER BY key) AS claims",
+    )
+    .bind(STREAM_CLAIM_NAMESPACE)
+    .bind(ids)
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
+}
+
 async fn lock_existing(
     connection: &mut PgConnection,
     ids: &[&str],
