@@ -16,6 +16,23 @@ async fn single(app: &TestApp, key: &str, item: &Value) -> common::Answer {
         .await
 }
 
+/// Registers `count` customers with consecutive Uzbek phones from `first`; returns their phones
+/// and ids.
+async fn customers_with_phones(
+    app: &TestApp,
+    first: usize,
+    count: usize,
+) -> (Vec<String>, Vec<String>) {
+    let phones: Vec<String> = (first..first + count)
+        .map(|n| format!("99890{n:07}"))
+        .collect();
+    let mut ids = Vec::with_capacity(count);
+    for phone in &phones {
+        ids.push(app.customer_with_phone(phone).await);
+    }
+    (phones, ids)
+}
+
 async fn balance(app: &TestApp, key: &str, phone: &str) -> Value {
     let answer = app
         .onec_get(
@@ -461,12 +478,7 @@ async fn a_batch_over_the_limit_applies_nothing(pool: PgPool) {
 async fn eight_concurrent_copies_of_a_batch_apply_once(pool: PgPool) {
     let app = spawn_app(pool).await;
     let key = app.store_key("s1", "UZS", "UTC").await;
-    let phones: Vec<String> = (0..40)
-        .map(|n| format!("99890{:07}", 1_000_000 + n))
-        .collect();
-    for phone in &phones {
-        app.customer_with_phone(phone).await;
-    }
+    let (phones, _) = customers_with_phones(&app, 1_000_000, 40).await;
     // 25 rounds over 40 customers; every fifth round is a debit of 3, the others accruals of
     // 10, so each debit depends on accruals earlier in the same batch.
     let is_debit = |n: usize| (n / phones.len()) % 5 == 4;
@@ -540,13 +552,7 @@ async fn concurrent_batches_over_shared_customers_all_reach_the_history(pool: Pg
         .unwrap();
     let app = spawn_app(pool).await;
     let key = app.store_key("s1", "UZS", "UTC").await;
-    let phones: Vec<String> = (0..160)
-        .map(|n| format!("99890{:07}", 2_000_000 + n))
-        .collect();
-    let mut customers = Vec::new();
-    for phone in &phones {
-        customers.push(app.customer_with_phone(phone).await);
-    }
+    let (phones, customers) = customers_with_phones(&app, 2_000_000, 160).await;
     // Every other customer has a cashback stream already: chunks lock those first and then
     // create the others, which may be waiting on another chunk's creation.
     let opening: Vec<Value> = phones

@@ -472,41 +472,14 @@ async fn concurrent_first_appends_to_a_new_stream_all_land_in_order(pool: PgPool
 #[sqlx::test(migrations = "../migrations")]
 async fn a_stream_takes_versions_only_in_transaction_order(pool: PgPool) {
     let store = EventStore::new(pool.clone());
-    let elsewhere = StreamId::customer("elsewhere");
     let contested = StreamId::customer("contested");
-
-    let mut older = pool.begin().await.unwrap();
-    store
-        .append_in(
-            &mut older,
-            &request(&elsewhere, ExpectedVersion::NoStream, "first"),
-        )
-        .await
-        .unwrap();
-    let mut younger = pool.begin().await.unwrap();
-    store
-        .append_in(
-            &mut younger,
-            &request(&contested, ExpectedVersion::NoStream, "v1"),
-        )
-        .await
-        .unwrap();
-
-    let waiting = {
-        let (store, contested) = (store.clone(), contested.clone());
-        tokio::spawn(async move {
-            let result = store
-                .append_in(&mut older, &request(&contested, ExpectedVersion::Any, "v2"))
-                .await;
-            (older, result)
-        })
-    };
-    wait_until_a_backend_waits_for_a_lock(&pool).await;
-    younger.commit().await.unwrap();
-    let (older, result) = waiting.await.unwrap();
-    let error = result.expect_err("an older transaction must not write behind a younger one");
+    let younger_write = request(&contested, ExpectedVersion::NoStream, "v1");
+    let older_write = request(&contested, ExpectedVersion::Any, "v2");
+    let error = older_writes_behind_younger(&pool, &younger_write, move |store, older| {
+        Box::pin(async move { store.append_in(older, &older_write).await.map(drop) })
+    })
+    .await;
     assert!(error.is_retryable(), "the refusal is retryable: {error}");
-    older.rollback().await.unwrap();
 
     let retried = store
         .append(&request(&contested, ExpectedVersion::Any, "v2"))
@@ -541,14 +514,57 @@ async fn a_stream_takes_versions_only_in_transaction_order(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn a_locked_bulk_append_also_keeps_transaction_order(pool: PgPool) {
     let store = EventStore::new(pool.clone());
-    let elsewhere = StreamId::customer("elsewhere");
     let contested = StreamId::customer("contested");
     store
         .append(&request(&contested, ExpectedVersion::NoStream, "v1"))
         .await
         .unwrap();
+    let younger_write = request(&contested, ExpectedVersion::Exact(1), "v2");
+    let target = contested.clone();
+    let error = older_writes_behind_younger(&pool, &younger_write, move |store, older| {
+        let contested = target;
+        Box::pin(async move {
+            let versions = store
+                .lock_streams(older, std::slice::from_ref(&contested))
+                .await?;
+            let locked = BTreeMap::from([(contested.clone(), versions[0])]);
+            let event = ledger_events::store::LockedEvent {
+                stream: contested.clone(),
+                stream_version: versions[0] + 1,
+                event: registered(contested.entity_id(), "v3"),
+                idempotency: None,
+            };
+            let metadata = EventMetadata::new(Source::Api, "test");
+            store
+                .append_locked(older, &locked, &[event], &metadata)
+                .await
+                .map(drop)
+        })
+    })
+    .await;
+    assert!(error.is_retryable(), "the refusal is retryable: {error}");
+    assert_eq!(store.stream_version(&contested).await.unwrap(), 2);
+}
 
+/// Plays the interleaving: an older transaction takes its id by writing elsewhere; a younger
+/// one makes `younger_write` and keeps its locks; the older one starts `older_write`, which
+/// waits for them; the younger one commits. Returns the error the older write must end with.
+async fn older_writes_behind_younger<F>(
+    pool: &PgPool,
+    younger_write: &AppendRequest,
+    older_write: F,
+) -> AppendError
+where
+    F: for<'a> FnOnce(
+            &'a EventStore,
+            &'a mut sqlx::PgConnection,
+        ) -> futures::future::BoxFuture<'a, Result<(), AppendError>>
+        + Send
+        + 'static,
+{
+    let store = EventStore::new(pool.clone());
     let mut older = pool.begin().await.unwrap();
+    let elsewhere = StreamId::customer("elsewhere");
     store
         .append_in(
             &mut older,
@@ -557,44 +573,20 @@ async fn a_locked_bulk_append_also_keeps_transaction_order(pool: PgPool) {
         .await
         .unwrap();
     let mut younger = pool.begin().await.unwrap();
-    store
-        .append_in(
-            &mut younger,
-            &request(&contested, ExpectedVersion::Exact(1), "v2"),
-        )
-        .await
-        .unwrap();
+    store.append_in(&mut younger, younger_write).await.unwrap();
 
     let waiting = {
-        let (store, contested) = (store.clone(), contested.clone());
+        let store = store.clone();
         tokio::spawn(async move {
-            let result = async {
-                let versions = store
-                    .lock_streams(&mut older, std::slice::from_ref(&contested))
-                    .await?;
-                let locked = BTreeMap::from([(contested.clone(), versions[0])]);
-                let event = ledger_events::store::LockedEvent {
-                    stream: contested.clone(),
-                    stream_version: versions[0] + 1,
-                    event: registered(contested.entity_id(), "v3"),
-                    idempotency: None,
-                };
-                let metadata = EventMetadata::new(Source::Api, "test");
-                store
-                    .append_locked(&mut older, &locked, &[event], &metadata)
-                    .await
-            }
-            .await;
+            let result = older_write(&store, &mut older).await;
             (older, result)
         })
     };
-    wait_until_a_backend_waits_for_a_lock(&pool).await;
+    wait_until_a_backend_waits_for_a_lock(pool).await;
     younger.commit().await.unwrap();
     let (older, result) = waiting.await.unwrap();
-    let error = result.expect_err("an older transaction must not write behind a younger one");
-    assert!(error.is_retryable(), "the refusal is retryable: {error}");
     older.rollback().await.unwrap();
-    assert_eq!(store.stream_version(&contested).await.unwrap(), 2);
+    result.expect_err("an older transaction must not write behind a younger one")
 }
 
 /// Returns once some backend of this database is blocked on a lock.

@@ -84,16 +84,15 @@ impl CancelTransaction<'_> {
                 paid.provider == PaymentProvider::Payme && paid.provider_id == self.payme_id
             });
         if !paid_by_this {
-            if transitions::moved_on_since(state, connection, self.payme_id, known.version).await? {
-                return Err(transitions::lost_race(self.payme_id));
-            }
-            tracing::error!(
-                payme_id = self.payme_id,
-                order_id = order.order_id(),
-                status = order.status.as_str(),
-                "performed Payme transaction whose order it did not pay; refusing to cancel"
-            );
-            return Ok(Err(PaymeError::CannotPerform));
+            return transitions::refuse_contradicting_order(
+                state,
+                connection,
+                known,
+                &order,
+                "performed Payme transaction whose order it did not pay; refusing to cancel",
+            )
+            .await
+            .map(Err);
         }
         let mut request = AppendRequest::new(self.metadata.clone())
             .expect(&known.stream(), ExpectedVersion::Exact(known.version))

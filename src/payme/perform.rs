@@ -78,18 +78,15 @@ impl PerformTransaction<'_> {
                 active.provider == PaymentProvider::Payme && active.provider_id == self.payme_id
             });
         if !held_by_this {
-            if transitions::moved_on_since(state, connection, self.payme_id, known.version).await? {
-                return Err(transitions::lost_race(self.payme_id));
-            }
-            // Cannot happen through our commands (a held order is neither cancelled nor expired),
-            // so it is loud; Payme gets "cannot perform" and nothing is recorded.
-            tracing::error!(
-                payme_id = self.payme_id,
-                order_id = order.order_id(),
-                status = order.status.as_str(),
-                "Payme transaction in state 1 does not hold its order; refusing to perform"
-            );
-            return Ok(Err(PaymeError::CannotPerform));
+            return transitions::refuse_contradicting_order(
+                state,
+                connection,
+                known,
+                &order,
+                "Payme transaction in state 1 does not hold its order; refusing to perform",
+            )
+            .await
+            .map(Err);
         }
         let mut request = AppendRequest::new(self.metadata.clone())
             .expect(&known.stream(), ExpectedVersion::Exact(known.version))

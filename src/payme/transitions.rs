@@ -10,6 +10,7 @@ use ledger_events::{
 use serde::Serialize;
 use sqlx::PgConnection;
 
+use super::error::PaymeError;
 use super::transaction::{PaymeTransaction, STATE_CANCELLED};
 use crate::app::AppState;
 use crate::command::{self, CommandError};
@@ -135,6 +136,31 @@ pub async fn moved_on_since(
         .read_stream_in(connection, &StreamId::payme_transaction(payme_id), version)
         .await?;
     Ok(!newer.is_empty())
+}
+
+/// The answer when the order contradicts the transaction read at `known.version` (for Perform:
+/// not held by it; for Cancel after perform: not paid by it). A twin that moved the transaction
+/// on since makes the command run again; otherwise the log is inconsistent, which cannot happen
+/// through our commands, so it is logged loudly and Payme gets "cannot perform" with nothing
+/// recorded.
+pub async fn refuse_contradicting_order(
+    state: &AppState,
+    connection: &mut PgConnection,
+    known: &PaymeTransaction,
+    order: &OrderState,
+    contradiction: &'static str,
+) -> Result<PaymeError, CommandError> {
+    let payme_id = known.payme_id();
+    if moved_on_since(state, connection, payme_id, known.version).await? {
+        return Err(lost_race(payme_id));
+    }
+    tracing::error!(
+        payme_id,
+        order_id = order.order_id(),
+        status = order.status.as_str(),
+        "{contradiction}"
+    );
+    Ok(PaymeError::CannotPerform)
 }
 
 /// Makes `command::execute` run the command again (a twin request moved the transaction on).

@@ -186,6 +186,14 @@ impl PaymeCaller {
             .await
     }
 
+    /// Creates `payme_id` for the order now and performs it; both must succeed.
+    pub async fn pay(&self, payme_id: &str, order_id: &str, amount: i64) {
+        self.create(payme_id, now_ms(), order_id, amount)
+            .await
+            .result();
+        self.perform(payme_id).await.result();
+    }
+
     pub async fn cancel(&self, payme_id: &str, reason: i64) -> PaymeAnswer {
         self.call_with_id(
             "CancelTransaction",

@@ -85,11 +85,7 @@ async fn twenty_identical_refunds_refund_once(pool: PgPool) {
     let (app, payme) = payme_app(pool).await;
     let order = uzs_order(&app, "C-3", "998903000003").await;
     let id = payme_id();
-    payme
-        .create(&id, now_ms(), &order.order_id, order.amount_minor)
-        .await
-        .result();
-    payme.perform(&id).await.result();
+    payme.pay(&id, &order.order_id, order.amount_minor).await;
     let answers = join_all((0..TWINS).map(|_| payme.cancel(&id, 5))).await;
     assert_eq!(answers[0].result()["state"], -2);
     for answer in &answers {

@@ -338,11 +338,7 @@ async fn a_completed_order_cannot_be_cancelled(pool: PgPool) {
     let (app, payme) = payme_app(pool).await;
     let order = uzs_order(&app, "S-5", "998902000005").await;
     let id = payme_id();
-    payme
-        .create(&id, now_ms(), &order.order_id, order.amount_minor)
-        .await
-        .result();
-    payme.perform(&id).await.result();
+    payme.pay(&id, &order.order_id, order.amount_minor).await;
     let completed = app
         .post(
             &format!("/api/orders/{}/complete", order.order_id),
@@ -472,11 +468,7 @@ async fn fiscal_data_is_recorded_on_the_transaction(pool: PgPool) {
     let (app, payme) = payme_app(pool).await;
     let order = uzs_order(&app, "S-10", "998902000010").await;
     let id = payme_id();
-    payme
-        .create(&id, now_ms(), &order.order_id, order.amount_minor)
-        .await
-        .result();
-    payme.perform(&id).await.result();
+    payme.pay(&id, &order.order_id, order.amount_minor).await;
     let fiscal = json!({"receipt_id": 501, "status_code": 0, "message": "accepted",
                         "terminal_id": "EP000000000001", "fiscal_sign": "123456789012",
                         "qr_code_url": "https://ofd.soliq.uz/check?t=EP000000000001&r=501"});
