@@ -47,7 +47,8 @@ async fn main() -> anyhow::Result<()> {
         "1C benchmark: concurrency {concurrency}, {phase:?} per phase, database {scratch_name}"
     );
 
-    let pool = ledger::database::connect(&scratch_url, (concurrency as u32 * 2).max(16)).await?;
+    let pool =
+        ledger::infra::database::connect(&scratch_url, (concurrency as u32 * 2).max(16)).await?;
     let server = start_app(pool.clone()).await?;
     let key = prepare(&server, &pool).await?;
     let http = reqwest::Client::builder()

@@ -138,7 +138,7 @@ impl Load {
 
 async fn measure(url: &str) -> anyhow::Result<String> {
     let load_shape = Load::from_environment()?;
-    let pool = ledger::database::connect(url, 32).await?;
+    let pool = ledger::infra::database::connect(url, 32).await?;
     let mut config = Config::defaults();
     config.listen = "127.0.0.1:0".parse()?;
     config.admin_token = Some(Secret::new(ADMIN_TOKEN));

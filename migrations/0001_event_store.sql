@@ -1,4 +1,4 @@
--- The event store (DESIGN §2): streams, the append-only event log, and the one function
+-- The event store: streams, the append-only event log, and the one function
 -- through which every append goes.
 
 CREATE TABLE streams (

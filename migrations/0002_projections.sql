@@ -1,4 +1,4 @@
--- Read models (DESIGN §5) and the bookkeeping of the projectors that fold them.
+-- Read models and the bookkeeping of the projectors that fold them.
 
 -- One row per asynchronous projector: where it stands in the global feed. Written in the same
 -- transaction as the read model, so a crash can never apply a batch twice or lose one.
@@ -26,7 +26,7 @@ CREATE TABLE projection_stream_versions (
 );
 
 -- Inline lookup indexes, written inside the append transaction so that a command can use what
--- the previous command created at once (DESIGN §2).
+-- the previous command created at once.
 CREATE TABLE customer_index (
     customer_id text PRIMARY KEY,
     phone       text,

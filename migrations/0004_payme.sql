@@ -1,5 +1,5 @@
 -- Payme transactions as Payme's GetStatement and our reconciliation report read them
--- (specs/payme.md). An INLINE projection of the `payme_tx-<payme id>` streams
+-- (docs/payme.md). An INLINE projection of the `payme_tx-<payme id>` streams
 -- (projections/src/read_models/payme_transactions.rs): it is written in the append transaction,
 -- so every transition acknowledged to Payme is already visible here.
 --

@@ -1,4 +1,4 @@
--- 1C cashback exchange (specs/onec.md): stores and their keys, the sync log, and the inline
+-- 1C cashback exchange (docs/onec.md): stores and their keys, the sync log, and the inline
 -- index of in-store operations that releases and reversals refer to.
 
 CREATE TABLE onec_stores (

@@ -1,4 +1,4 @@
--- Faster appends (issue 3). `ledger_append` keeps its signature, its outcomes and its locking
+-- Faster appends. `ledger_append` keeps its signature, its outcomes and its locking
 -- order (0001 describes the contract); what changes is how much work a call costs.
 --
 -- 1. One event on one stream — the common write — takes a shortcut of one statement:

@@ -1,5 +1,5 @@
--- A stream's versions come from transactions in transaction-id order (issue 5, found by the 1C
--- benchmark).
+-- A stream's versions come from transactions in transaction-id order (found by the 1C
+-- benchmark, where projectors stopped at "stream jumped from version 10 to 14").
 --
 -- The global feed hands out events by (tx_id, global_position) below the snapshot's xmin
 -- (events/src/store/feed.rs). That keeps each stream in version order only if a later version

@@ -1,5 +1,6 @@
-//! The application: its shared state and the lifecycle of a running server (HTTP, projectors,
-//! background jobs), started the same way by `ledger serve` and by the tests.
+//! The application: the one place that knows every area. It wires the areas' routes into the
+//! router, registers their gauges, starts their background jobs and the projectors, and owns
+//! the lifecycle of a running server, started the same way by `ledger serve` and by the tests.
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -8,62 +9,20 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
-use ledger_events::EventStore;
-use ledger_projections::{InlineProjections, ProgressBoard};
+use axum::Router;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::http::metrics::Metrics;
-use crate::projection_runtime::{self, AppendSignal};
-use crate::{database, http, onec, orders, payme};
+use crate::infra::database;
+use crate::infra::projection_runtime::{self, ProjectionGauges};
+use crate::state::AppState;
+use crate::{admin, cashback, customers, http, onec, orders, payme};
 
 /// How long `stop` waits for in-flight requests and projector batches.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
-/// Everything a request handler or job needs, passed explicitly. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub pool: PgPool,
-    pub store: EventStore,
-    pub inline: InlineProjections,
-    pub board: ProgressBoard,
-    pub metrics: Arc<Metrics>,
-    /// For calls out (rate source, gateways); every call has a timeout.
-    pub http_client: reqwest::Client,
-    pub fx: Arc<crate::fx::RateCache>,
-    signal: AppendSignal,
-}
-
-impl AppState {
-    pub fn new(config: Config, pool: PgPool) -> anyhow::Result<Self> {
-        let board = ProgressBoard::default();
-        let http_client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
-            .build()
-            .context("building the HTTP client")?;
-        Ok(AppState {
-            config: Arc::new(config),
-            store: EventStore::new(pool.clone()),
-            pool,
-            inline: InlineProjections::default(),
-            signal: AppendSignal::new(board.clone()),
-            board,
-            metrics: Arc::new(Metrics::default()),
-            http_client,
-            fx: Arc::new(crate::fx::RateCache::default()),
-        })
-    }
-
-    /// Called after every committed append: wakes the projectors.
-    pub fn appended(&self) {
-        self.signal.appended();
-    }
-}
 
 /// A started server. Dropping it does not stop it; call [`RunningServer::stop`].
 pub struct RunningServer {
@@ -84,6 +43,7 @@ pub async fn start(config: Config, pool: PgPool) -> anyhow::Result<RunningServer
     let address = listener.local_addr()?;
     let state = AppState::new(config, pool)?;
     payme::keys::seed_from_environment(&state).await?;
+    register_gauges(&state);
     let shutdown = CancellationToken::new();
 
     let mut background = JoinSet::new();
@@ -91,7 +51,7 @@ pub async fn start(config: Config, pool: PgPool) -> anyhow::Result<RunningServer
     projection_runtime::spawn_notifier(
         &mut background,
         state.pool.clone(),
-        &state.signal,
+        state.append_signal(),
         shutdown.clone(),
     );
     projection_runtime::spawn_listener(
@@ -103,7 +63,7 @@ pub async fn start(config: Config, pool: PgPool) -> anyhow::Result<RunningServer
     orders::expiry::spawn(&mut background, state.clone(), shutdown.clone());
     onec::monitoring::spawn(&mut background, state.clone(), shutdown.clone());
 
-    let router = http::router::build(state.clone());
+    let router = http::router::build(state.clone(), area_routes());
     // Small request/response exchanges: never let Nagle's algorithm hold a reply back.
     let listener = listener.tap_io(|connection| {
         if let Err(error) = connection.set_nodelay(true) {
@@ -123,6 +83,31 @@ pub async fn start(config: Config, pool: PgPool) -> anyhow::Result<RunningServer
         server,
         background,
     })
+}
+
+/// Every area's routes. A new area adds its router here.
+fn area_routes() -> Router<AppState> {
+    Router::new()
+        .merge(customers::routes::router())
+        .merge(orders::routes::router())
+        .merge(cashback::routes::router())
+        .merge(admin::routes::router())
+        .merge(payme::routes::router())
+        .merge(onec::routes::router())
+}
+
+/// The gauges `/metrics` reports besides request counts.
+fn register_gauges(state: &AppState) {
+    state.metrics.register(Arc::new(ProjectionGauges {
+        pool: state.pool.clone(),
+        store: state.store.clone(),
+    }));
+    state
+        .metrics
+        .register(Arc::new(onec::monitoring::StoreGauges {
+            pool: state.pool.clone(),
+            alert_hours: state.config.sync_alert_hours,
+        }));
 }
 
 impl RunningServer {

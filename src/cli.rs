@@ -1,4 +1,4 @@
-//! The `ledger` command line (`specs/api.md` §1). Logs go to standard error; a command that
+//! The `ledger` command line (`docs/api.md`, "Commands"). Logs go to standard error; a command that
 //! prints a secret prints it alone on the last line of standard output.
 
 use std::path::PathBuf;
@@ -10,8 +10,9 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
 use crate::embedded_pg::{self, Durability, EmbeddedOptions};
-use crate::keys::tokens::{self, Scope};
-use crate::{app, database, onec, payme};
+use crate::infra::database;
+use crate::infra::tokens::{self, Scope};
+use crate::{app, onec, payme};
 
 #[derive(Parser)]
 #[command(name = "ledger", version, about = "Event-sourced ledger server")]

@@ -3,7 +3,9 @@
 //!
 //! Races are decided by the database (a stream's expected version, an idempotency key's or a
 //! lookup index's unique constraint); the loser's transaction fails, and the command runs again
-//! from the start, re-reading what the winner wrote. Clients never see these conflicts.
+//! from the start, re-reading what the winner wrote. Clients never see these conflicts. Only
+//! the constraints listed in [`RACE_CONSTRAINTS`] mean "someone else did it first": any other
+//! violation is a bug or corrupt data, and surfaces as a failure instead of being retried.
 
 use std::future::Future;
 
@@ -11,24 +13,55 @@ use ledger_events::{AppendError, AppendOutcome, AppendRequest};
 use ledger_projections::ProjectionError;
 use sqlx::PgConnection;
 
-use crate::app::AppState;
-use crate::http::error::ApiError;
+use crate::rejection::Rejection;
+use crate::state::AppState;
 
 /// Attempts per command before a persistent conflict is reported as an internal error.
 const MAX_ATTEMPTS: u32 = 8;
 
+/// Unique constraints whose violation means a concurrent command created the same thing first
+/// (a stream, a version of it, an idempotency key, a lookup row); re-running the command finds
+/// the winner's row and decides again.
+pub const RACE_CONSTRAINTS: &[&str] = &[
+    "streams_pkey",
+    "events_stream_version_key",
+    "events_idempotency_key_key",
+    "customer_index_pkey",
+    "customer_index_phone_key",
+    "customer_index_telegram_id_key",
+    "order_index_pkey",
+    "order_index_external_id_key",
+    "cashback_accounts_pkey",
+    "cashback_holds_pkey",
+    "onec_operations_pkey",
+    "payme_transactions_pkey",
+    "payme_transactions_transaction_id_key",
+];
+
+/// How one attempt of a command ended, when it did not succeed.
 #[derive(Debug)]
 pub enum CommandError {
-    /// A business-rule or input rejection for the client.
-    Rejected(ApiError),
+    /// A business rule refused; the client is told why.
+    Rejected(Rejection),
     /// Lost a race; run the command again.
     Retry(String),
     Failed(anyhow::Error),
 }
 
-impl From<ApiError> for CommandError {
-    fn from(error: ApiError) -> Self {
-        CommandError::Rejected(error)
+/// How a command ended for its caller, after any retries.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandFailure {
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// Our own failure (database down, a persistent conflict, a bug): logged, never detailed
+    /// to a client.
+    #[error("{0:#}")]
+    Internal(anyhow::Error),
+}
+
+impl From<Rejection> for CommandError {
+    fn from(rejection: Rejection) -> Self {
+        CommandError::Rejected(rejection)
     }
 }
 
@@ -40,15 +73,26 @@ impl From<anyhow::Error> for CommandError {
 
 impl From<sqlx::Error> for CommandError {
     fn from(error: sqlx::Error) -> Self {
-        let code = error
-            .as_database_error()
-            .and_then(|db| db.code().map(|c| c.into_owned()));
-        match code.as_deref() {
-            // unique_violation: someone created the same thing first (a lookup index, a key);
-            // serialization_failure / deadlock_detected: plain contention.
-            Some("23505") | Some("40001") | Some("40P01") => CommandError::Retry(error.to_string()),
-            _ => CommandError::Failed(error.into()),
+        if is_lost_race(&error) {
+            CommandError::Retry(error.to_string())
+        } else {
+            CommandError::Failed(error.into())
         }
+    }
+}
+
+/// A unique violation on one of [`RACE_CONSTRAINTS`], or plain contention
+/// (serialization failure, deadlock).
+pub fn is_lost_race(error: &sqlx::Error) -> bool {
+    let Some(database) = error.as_database_error() else {
+        return false;
+    };
+    match database.code().as_deref() {
+        Some("40001") | Some("40P01") => true,
+        Some("23505") => database
+            .constraint()
+            .is_some_and(|constraint| RACE_CONSTRAINTS.contains(&constraint)),
+        _ => false,
     }
 }
 
@@ -56,7 +100,7 @@ impl From<AppendError> for CommandError {
     fn from(error: AppendError) -> Self {
         match error {
             AppendError::IdempotencyConflict { key, .. } => {
-                CommandError::Rejected(ApiError::IdempotencyConflict {
+                CommandError::Rejected(Rejection::IdempotencyConflict {
                     message: format!(
                         "{} was already used with different content",
                         describe_key(&key)
@@ -88,6 +132,12 @@ impl From<ledger_events::store::ReadError> for CommandError {
     }
 }
 
+impl From<sqlx::Error> for CommandFailure {
+    fn from(error: sqlx::Error) -> Self {
+        CommandFailure::Internal(error.into())
+    }
+}
+
 /// The client-facing part of an idempotency key. Keys are `<source>:<scope>:<external id>`
 /// (`api:order:A-17`, `1c:<store>:<document id>`), and the external id may itself hold `:`.
 fn describe_key(key: &str) -> String {
@@ -110,7 +160,10 @@ pub trait Command: Sync {
 
 /// Runs a command in a transaction, committing on success and re-running it (a bounded number
 /// of times) when it lost a race. Local projectors are woken after a commit.
-pub async fn execute<C: Command>(state: &AppState, command: &C) -> Result<C::Output, ApiError> {
+pub async fn execute<C: Command>(
+    state: &AppState,
+    command: &C,
+) -> Result<C::Output, CommandFailure> {
     let mut last_conflict = String::new();
     for _attempt in 0..MAX_ATTEMPTS {
         let mut transaction = state.pool.begin().await?;
@@ -132,11 +185,11 @@ pub async fn execute<C: Command>(state: &AppState, command: &C) -> Result<C::Out
                 return Ok(value);
             }
             Err(CommandError::Retry(conflict)) => last_conflict = conflict,
-            Err(CommandError::Rejected(error)) => return Err(error),
-            Err(CommandError::Failed(error)) => return Err(ApiError::Internal(error)),
+            Err(CommandError::Rejected(rejection)) => return Err(rejection.into()),
+            Err(CommandError::Failed(error)) => return Err(CommandFailure::Internal(error)),
         }
     }
-    Err(ApiError::internal(anyhow::anyhow!(
+    Err(CommandFailure::Internal(anyhow::anyhow!(
         "command still conflicting after {MAX_ATTEMPTS} attempts: {last_conflict}"
     )))
 }
@@ -151,4 +204,23 @@ pub async fn append(
     let outcome = state.store.append_in(connection, request).await?;
     state.inline.apply(connection, outcome.appended()).await?;
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_keys_are_described_by_their_external_part() {
+        assert_eq!(describe_key("api:order:A-17"), "the id \"A-17\"");
+        assert_eq!(describe_key("1c:store:doc:1"), "the id \"doc:1\"");
+    }
+
+    #[test]
+    fn only_known_constraints_are_races() {
+        for name in RACE_CONSTRAINTS {
+            assert!(!name.is_empty() && !name.contains(' '), "{name:?}");
+        }
+        assert!(!RACE_CONSTRAINTS.contains(&"api_tokens_pkey"));
+    }
 }

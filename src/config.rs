@@ -1,4 +1,4 @@
-//! Configuration: environment variables (the contract of `specs/api.md` §2), optionally under a
+//! Configuration: environment variables (listed in `docs/api.md`, "Settings"), optionally under a
 //! TOML file given by `--config`. The file uses the same names in lower case without the
 //! `LEDGER_` prefix (`listen`, `database_url`, `payme_key`, ...); the environment wins.
 

@@ -521,7 +521,7 @@ async fn relocate_if_unreachable(paths: &mut ClusterPaths, account: &ServerAccou
     let Some(blocked) = account.first_blocked_parent(&in_place).await? else {
         return Ok(());
     };
-    let name = crate::security::sha256_hex(&paths.data_dir.to_string_lossy());
+    let name = crate::infra::security::sha256_hex(&paths.data_dir.to_string_lossy());
     let relocated = Path::new(RELOCATED_CLUSTERS_ROOT)
         .join(&name[..16])
         .join("pg");

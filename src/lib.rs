@@ -2,9 +2,14 @@
 //! a 1C-Bitrix site, paid through Payme, CrystalPay and Telegram, with a cashback programme
 //! shared with 1C:Retail registers.
 //!
-//! Layout: [`http`] (router, errors, auth), one folder per domain or gateway ([`customers`],
-//! [`orders`], [`cashback`], [`admin`], ...), [`command`] (how a write decides and appends),
-//! [`app`] (state and lifecycle), [`cli`] (the `ledger` commands).
+//! Dependencies point one way:
+//! - [`app`] knows every area and wires routes, gauges and background jobs together;
+//! - the business areas ([`customers`], [`orders`], [`cashback`], [`payme`], [`onec`],
+//!   [`admin`]) each have the shape routes → commands → events → projection;
+//! - what areas share: [`state`] (the leaf holding pool, store, settings and caches),
+//!   [`command`] (how a write decides and appends), [`rejection`] (the domain's refusals) and
+//!   [`http`] (errors, auth, bodies, the router's layers);
+//! - [`infra`]: database, projector runtime, metrics registry, rate source, security primitives.
 
 pub mod admin;
 pub mod app;
@@ -13,13 +18,12 @@ pub mod cli;
 pub mod command;
 pub mod config;
 pub mod customers;
-pub mod database;
 pub mod embedded_pg;
-pub mod fx;
 pub mod http;
-pub mod keys;
+pub mod infra;
+
 pub mod onec;
 pub mod orders;
 pub mod payme;
-pub mod projection_runtime;
-pub mod security;
+pub mod rejection;
+pub mod state;

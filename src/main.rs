@@ -1,4 +1,4 @@
-//! The `ledger` binary: see `ledger --help` and `specs/api.md` §1.
+//! The `ledger` binary: see `ledger --help` and `docs/api.md`.
 
 fn main() -> std::process::ExitCode {
     ledger::cli::main()

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{spawn_app, ADMIN_TOKEN};
-use ledger::keys::tokens::Scope;
+use ledger::infra::tokens::Scope;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;

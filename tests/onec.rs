@@ -598,7 +598,7 @@ async fn concurrent_batches_over_shared_customers_all_reach_the_history(pool: Pg
     }
 
     let reader = app
-        .token("app", &[ledger::keys::tokens::Scope::CashbackRead])
+        .token("app", &[ledger::infra::tokens::Scope::CashbackRead])
         .await;
     let mut in_histories = 0;
     for customer in &customers {
@@ -638,7 +638,7 @@ async fn in_store_operations_show_in_the_customer_history(pool: PgPool) {
     let position = accrual.body["position"].as_i64().unwrap();
 
     let reader = app
-        .token("app", &[ledger::keys::tokens::Scope::CashbackRead])
+        .token("app", &[ledger::infra::tokens::Scope::CashbackRead])
         .await;
     let history = app
         .get(

@@ -40,7 +40,7 @@ impl ScratchDatabase {
             .connect_with(options)
             .await
             .with_context(|| format!("connecting to {name}"))?;
-        ledger::database::MIGRATOR
+        ledger::infra::database::MIGRATOR
             .run(&pool)
             .await
             .context("migrating the scratch database")?;

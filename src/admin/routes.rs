@@ -7,9 +7,9 @@ use ledger_events::StreamId;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::app::AppState;
 use crate::http::auth::{Admin, Authorized};
 use crate::http::error::ApiError;
+use crate::state::AppState;
 
 const DEFAULT_PAGE: i64 = 100;
 const MAX_PAGE: i64 = 1_000;

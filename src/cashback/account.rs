@@ -3,9 +3,9 @@
 use ledger_events::{Currency, StreamId};
 use sqlx::{PgConnection, Row};
 
-use crate::app::AppState;
 use crate::command::CommandError;
-use crate::http::error::ApiError;
+use crate::rejection::Rejection;
+use crate::state::AppState;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CashbackAccount {
@@ -25,12 +25,13 @@ impl CashbackAccount {
         (self.balance_minor - self.held_minor).max(0)
     }
 
-    pub fn insufficient(&self, requested_minor: i64) -> ApiError {
-        ApiError::InsufficientBalance {
-            balance: self.currency.format_minor(self.balance_minor),
-            available: self.currency.format_minor(self.available_minor()),
-            requested: self.currency.format_minor(requested_minor),
-        }
+    pub fn insufficient(&self, requested_minor: i64) -> Rejection {
+        Rejection::insufficient(
+            &self.currency,
+            self.balance_minor,
+            self.available_minor(),
+            requested_minor,
+        )
     }
 }
 

@@ -1,6 +1,10 @@
-//! Cashback accounts: reading and locking a customer's balance for a decision, and the
-//! customer-facing history route. 1C operations live in `onec/`; online holds and accruals are
-//! decided by the order commands.
+//! Cashback accounts: a customer's balance per currency, as commands lock it and as clients
+//! read it.
+//!
+//! Shape: routes (`GET /api/customers/{id}/cashback`) → `account` (a balance locked for a
+//! decision; the deciding commands live with their cause: online holds and accruals in
+//! `orders/`, in-store operations in `onec/`) → cashback events on `cashback-<customer>` →
+//! projections `cashback_balances` (inline) and `cashback_history`.
 
 pub mod account;
 pub mod routes;

@@ -13,10 +13,10 @@ use serde_json::{json, Value};
 use sqlx::{PgPool, Row};
 
 use super::account::read_balance;
-use crate::app::AppState;
 use crate::http::auth::{Authorized, CashbackRead};
 use crate::http::consistency::{self, MinPosition};
 use crate::http::error::ApiError;
+use crate::state::AppState;
 
 /// History lines answered by default, and at most.
 const DEFAULT_HISTORY: i64 = 100;

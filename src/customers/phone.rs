@@ -1,4 +1,4 @@
-//! Phone normalisation (`specs/onec.md`): the one function every phone passes through before it
+//! Phone normalisation (rules in `docs/onec.md`): the one function every phone passes through before it
 //! is stored or looked up, so "8 (900) 123-45-67" and "+7 900 1234567" are the same customer.
 
 /// Digits only, in the canonical international form, or None when the number is not a Russian

@@ -10,9 +10,9 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::state::{self, CustomerState};
-use crate::app::AppState;
-use crate::command::{self, Command, CommandError};
-use crate::http::error::ApiError;
+use crate::command::{self, Command, CommandError, CommandFailure};
+use crate::rejection::Rejection;
+use crate::state::AppState;
 
 #[derive(Clone, Debug, Default)]
 pub struct RegisterCustomer {
@@ -33,7 +33,7 @@ pub async fn register(
     state: &AppState,
     input: &RegisterCustomer,
     metadata: &EventMetadata,
-) -> Result<Registration, ApiError> {
+) -> Result<Registration, CommandFailure> {
     command::execute(state, &Register { input, metadata }).await
 }
 
@@ -69,10 +69,9 @@ pub async fn register_in(
         state::find_ids(connection, input.phone.as_deref(), input.telegram_id).await?;
     let existing_id = match (by_phone, by_telegram) {
         (Some(phone_owner), Some(telegram_owner)) if phone_owner != telegram_owner => {
-            return Err(ApiError::CustomerConflict {
-                message: "the phone and the Telegram id belong to two different customers".into(),
-            }
-            .into());
+            return Err(conflict(
+                "the phone and the Telegram id belong to two different customers",
+            ));
         }
         (Some(id), _) | (None, Some(id)) => id,
         (None, None) => return create(state, connection, input, metadata).await,
@@ -184,7 +183,7 @@ async fn link_missing(
 }
 
 fn conflict(message: &str) -> CommandError {
-    ApiError::CustomerConflict {
+    Rejection::CustomerConflict {
         message: message.into(),
     }
     .into()

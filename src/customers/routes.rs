@@ -9,11 +9,11 @@ use serde_json::{json, Value};
 
 use super::phone;
 use super::register::{self, RegisterCustomer};
-use crate::app::AppState;
 use crate::http::auth::{Authorized, OrdersWrite};
 use crate::http::body::{Fields, JsonBody};
 use crate::http::error::ApiError;
 use crate::http::request::RequestId;
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/customers", post(create_customer))

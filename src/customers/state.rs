@@ -4,8 +4,8 @@
 use ledger_events::{DomainEvent, RecordedEvent, StreamId};
 use sqlx::{PgConnection, Row};
 
-use crate::app::AppState;
 use crate::command::CommandError;
+use crate::state::AppState;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct CustomerState {

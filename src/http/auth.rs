@@ -8,8 +8,8 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::error::ApiError;
-use crate::app::AppState;
-use crate::keys::tokens::{self, ApiClient, Scope};
+use crate::infra::tokens::{self, ApiClient, Scope};
+use crate::state::AppState;
 
 /// Names the scope a route needs (`Authorized<OrdersWrite>`).
 pub trait RequiredScope: Send + Sync {

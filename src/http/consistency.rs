@@ -1,4 +1,4 @@
-//! `?min_position=N` on projected reads (read-your-writes, `specs/api.md` §3).
+//! `?min_position=N` on projected reads (read-your-writes, `docs/api.md`, "Conventions").
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use ledger_projections::wait::{self, WaitError};
 use serde::Deserialize;
 
 use super::error::ApiError;
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Longest wait before answering 409 `not_caught_up`.
 const MAX_WAIT: Duration = Duration::from_secs(5);

@@ -9,6 +9,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
+use crate::command::CommandFailure;
+use crate::rejection::Rejection;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 401: no credential, or one we do not know.
@@ -189,6 +192,61 @@ impl IntoResponse for ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         ApiError::Internal(error.into())
+    }
+}
+
+/// The one mapping of the domain's refusals to HTTP.
+impl From<Rejection> for ApiError {
+    fn from(rejection: Rejection) -> Self {
+        let message = rejection.to_string();
+        match rejection {
+            Rejection::OrderNotFound { .. }
+            | Rejection::CustomerNotFound { .. }
+            | Rejection::UserNotFound { .. }
+            | Rejection::OperationNotFound { .. } => ApiError::NotFound {
+                code: rejection.code(),
+                message,
+            },
+            Rejection::InvalidState { status, message } => {
+                ApiError::InvalidState { status, message }
+            }
+            Rejection::IdempotencyConflict { message } => ApiError::IdempotencyConflict { message },
+            Rejection::CustomerConflict { message } => ApiError::CustomerConflict { message },
+            Rejection::InvalidReference { message } => ApiError::InvalidReference { message },
+            Rejection::InsufficientBalance {
+                currency,
+                balance_minor,
+                available_minor,
+                requested_minor,
+            } => ApiError::InsufficientBalance {
+                balance: currency.format_minor(balance_minor),
+                available: currency.format_minor(available_minor),
+                requested: currency.format_minor(requested_minor),
+            },
+            Rejection::ExceedsRemaining {
+                currency,
+                remaining_minor,
+            } => ApiError::ExceedsRemaining {
+                remaining: currency.format_minor(remaining_minor),
+            },
+            Rejection::InvalidAmount { field, message } => {
+                ApiError::InvalidAmount { field, message }
+            }
+            Rejection::InvalidRequest { field, message } => ApiError::InvalidRequest {
+                field: Some(field),
+                message,
+            },
+            Rejection::FxUnavailable { message } => ApiError::FxUnavailable { message },
+        }
+    }
+}
+
+impl From<CommandFailure> for ApiError {
+    fn from(failure: CommandFailure) -> Self {
+        match failure {
+            CommandFailure::Rejected(rejection) => rejection.into(),
+            CommandFailure::Internal(error) => ApiError::Internal(error),
+        }
     }
 }
 

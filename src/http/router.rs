@@ -1,5 +1,5 @@
-//! Joins every domain's routes with the shared layers: request ids, tracing spans, metrics, the
-//! body size limit, and JSON answers for unknown routes.
+//! Wraps the areas' routes (joined by `app.rs`) in the shared layers: request ids, tracing
+//! spans, metrics, the body size limit, and JSON answers for unknown routes. Knows no area.
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
@@ -11,25 +11,20 @@ use tower_http::trace::TraceLayer;
 
 use super::error::ApiError;
 use super::{health, metrics, openapi};
-use crate::app::AppState;
-use crate::{admin, cashback, customers, onec, orders, payme};
+use crate::state::AppState;
 
-/// Default request body limit (`specs/api.md` §3); the 1C batch route raises its own.
+/// Default request body limit (1 MiB); the 1C batch route raises its own.
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
 
-pub fn build(state: AppState) -> Router {
+/// The whole router: the plumbing's own routes, `areas`, and the shared layers.
+pub fn build(state: AppState, areas: Router<AppState>) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(openapi::document))
-        .merge(customers::routes::router())
-        .merge(orders::routes::router())
-        .merge(cashback::routes::router())
-        .merge(admin::routes::router())
-        .merge(payme::routes::router())
-        .merge(onec::routes::router())
+        .merge(areas)
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))

@@ -6,9 +6,9 @@ use chrono_tz::Tz;
 use ledger_events::Currency;
 use sqlx::Row;
 
-use crate::app::AppState;
 use crate::http::error::ApiError;
-use crate::security::sha256_hex;
+use crate::infra::security::sha256_hex;
+use crate::state::AppState;
 
 /// The store a request comes from, with what its operations are interpreted in.
 #[derive(Clone, Debug)]

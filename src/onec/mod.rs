@@ -1,4 +1,4 @@
-//! 1C cashback exchange (`/api/cashback/v1`, `specs/onec.md`).
+//! 1C cashback exchange (`/api/cashback/v1`; protocol in `docs/onec.md`).
 //!
 //! Shape: `routes` (HTTP) → `operation` (parse and validate one register operation) → `engine`
 //! (decide a chunk of operations under the customers' stream locks and append them at once) →

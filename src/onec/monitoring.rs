@@ -3,7 +3,6 @@
 //! stale (no operation for `LEDGER_SYNC_ALERT_HOURS`). Also keeps the sync log bounded.
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -15,9 +14,10 @@ use sqlx::{PgPool, Row};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::AppState;
 use crate::http::auth::{Admin, Authorized};
 use crate::http::error::ApiError;
+use crate::infra::metrics::{Gauge, GaugeFuture, GaugeSource};
+use crate::state::AppState;
 
 const WATCH_INTERVAL: Duration = Duration::from_secs(60);
 /// Sync log rows older than this are deleted, at most `RETENTION_BATCH` per sweep.
@@ -82,33 +82,42 @@ pub async fn stores_route(
     Ok(Json(json!({ "stores": stores })))
 }
 
-/// Prometheus gauges written at scrape time.
-pub async fn write_gauges(state: &AppState, out: &mut String) -> anyhow::Result<()> {
-    let stores = store_sync(&state.pool, state.config.sync_alert_hours).await?;
-    out.push_str(
-        "# HELP ledger_onec_store_seconds_since_last_operation Seconds since a 1C store's last operation.\n\
-         # TYPE ledger_onec_store_seconds_since_last_operation gauge\n",
-    );
-    for store in &stores {
-        let _ = writeln!(
-            out,
-            "ledger_onec_store_seconds_since_last_operation{{store=\"{}\"}} {}",
-            store.store_id, store.silent_seconds
-        );
+/// Each store's silence and staleness as Prometheus gauges; `app.rs` registers it.
+pub struct StoreGauges {
+    pub pool: PgPool,
+    pub alert_hours: u32,
+}
+
+impl GaugeSource for StoreGauges {
+    fn name(&self) -> &'static str {
+        "onec_stores"
     }
-    out.push_str(
-        "# HELP ledger_onec_store_stale 1 when a 1C store sent nothing for LEDGER_SYNC_ALERT_HOURS.\n\
-         # TYPE ledger_onec_store_stale gauge\n",
-    );
-    for store in &stores {
-        let _ = writeln!(
-            out,
-            "ledger_onec_store_stale{{store=\"{}\"}} {}",
-            store.store_id,
-            u8::from(store.stale)
-        );
+
+    fn collect(&self) -> GaugeFuture<'_> {
+        Box::pin(async move {
+            let stores = store_sync(&self.pool, self.alert_hours).await?;
+            let per_store = |name, help, value: fn(&StoreSync) -> f64| Gauge {
+                name,
+                help,
+                samples: stores
+                    .iter()
+                    .map(|store| (format!("store=\"{}\"", store.store_id), value(store)))
+                    .collect(),
+            };
+            Ok(vec![
+                per_store(
+                    "ledger_onec_store_seconds_since_last_operation",
+                    "Seconds since a 1C store's last operation.",
+                    |store| store.silent_seconds,
+                ),
+                per_store(
+                    "ledger_onec_store_stale",
+                    "1 when a 1C store sent nothing for LEDGER_SYNC_ALERT_HOURS.",
+                    |store| f64::from(u8::from(store.stale)),
+                ),
+            ])
+        })
     }
-    Ok(())
 }
 
 /// Warns once when a store turns stale (and once more when it recovers); trims the sync log.

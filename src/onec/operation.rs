@@ -1,4 +1,4 @@
-//! One register operation as 1C sends it, parsed and validated (`specs/onec.md`).
+//! One register operation as 1C sends it, parsed and validated (`docs/onec.md`).
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;

@@ -16,13 +16,13 @@ use sqlx::Row;
 use super::auth::StoreContext;
 use super::engine::{self, ItemOutcome, Submission};
 use super::{monitoring, operation};
-use crate::app::AppState;
 use crate::customers::phone;
 use crate::http::body::JsonBody;
 use crate::http::error::ApiError;
 use crate::http::request::RequestId;
+use crate::state::AppState;
 
-/// Most operations one batch may carry (`specs/onec.md`).
+/// Most operations one batch may carry (1C sends at most 1,000).
 pub const MAX_BATCH_ITEMS: usize = 1_000;
 /// A batch body may be this large (other routes: 1 MiB).
 pub const BATCH_BODY_LIMIT_BYTES: usize = 16 * 1024 * 1024;
@@ -136,7 +136,8 @@ async fn transaction(
             })),
         )
             .into_response(),
-        ItemOutcome::Failed(error) => error.into_response(),
+        ItemOutcome::Refused(rejection) => ApiError::from(rejection).into_response(),
+        ItemOutcome::Invalid(error) => error.into_response(),
     })
 }
 
@@ -199,7 +200,7 @@ async fn batch(
             ItemOutcome::Applied { position, .. } | ItemOutcome::Duplicate { position, .. } => {
                 Some(*position)
             }
-            ItemOutcome::Failed(_) => None,
+            ItemOutcome::Refused(_) | ItemOutcome::Invalid(_) => None,
         })
         .max();
     let results: Vec<Value> = ids
@@ -239,9 +240,13 @@ fn item_json(external_id: Option<&str>, outcome: &ItemOutcome, currency: &Curren
                 json!(currency.format_minor(*balance_after_minor)),
             );
         }
-        ItemOutcome::Failed(error) => {
+        ItemOutcome::Refused(rejection) => {
             result.insert("status".into(), json!("error"));
             // `error` (the code), `message` and the same details as the single route.
+            result.extend(ApiError::from(rejection.clone()).body());
+        }
+        ItemOutcome::Invalid(error) => {
+            result.insert("status".into(), json!("error"));
             result.extend(error.body());
         }
     }

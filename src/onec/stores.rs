@@ -5,7 +5,7 @@ use chrono_tz::Tz;
 use ledger_events::Currency;
 use sqlx::{PgPool, Row};
 
-use crate::security::{new_secret_token, sha256_hex};
+use crate::infra::security::{new_secret_token, sha256_hex};
 
 /// What `ledger keys create-store` was given.
 #[derive(Clone, Debug)]

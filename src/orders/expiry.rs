@@ -11,8 +11,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::lifecycle::{self, CancelReason};
-use crate::app::AppState;
-use crate::http::error::ApiError;
+use crate::command::CommandFailure;
+use crate::rejection::Rejection;
+use crate::state::AppState;
 
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// Orders expired per sweep at most (the next sweep takes the rest).
@@ -47,7 +48,7 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<usize> {
         match lifecycle::cancel(state, &order_id, CancelReason::Expired, &metadata).await {
             Ok(_) => expired += 1,
             // Paid, held by a gateway, or already cancelled since the projection was read.
-            Err(ApiError::InvalidState { .. }) => {}
+            Err(CommandFailure::Rejected(Rejection::InvalidState { .. })) => {}
             Err(error) => return Err(anyhow::anyhow!("expiring order {order_id}: {error}")),
         }
     }

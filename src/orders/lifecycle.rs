@@ -5,9 +5,9 @@ use ledger_events::{AppendRequest, EventMetadata, ExpectedVersion, StreamId};
 use sqlx::PgConnection;
 
 use super::state::{self, OrderState, OrderStatus};
-use crate::app::AppState;
-use crate::command::{self, Command, CommandError};
-use crate::http::error::ApiError;
+use crate::command::{self, Command, CommandError, CommandFailure};
+use crate::rejection::Rejection;
+use crate::state::AppState;
 
 /// The state an order was left in by a command, with the write's position.
 #[derive(Clone, Debug)]
@@ -23,7 +23,7 @@ pub async fn complete(
     state: &AppState,
     order_id: &str,
     metadata: &EventMetadata,
-) -> Result<Transition, ApiError> {
+) -> Result<Transition, CommandFailure> {
     command::execute(state, &Complete { order_id, metadata }).await
 }
 
@@ -86,7 +86,7 @@ pub async fn cancel(
     order_id: &str,
     reason: CancelReason,
     metadata: &EventMetadata,
-) -> Result<Transition, ApiError> {
+) -> Result<Transition, CommandFailure> {
     command::execute(
         state,
         &Cancel {
@@ -180,12 +180,15 @@ pub async fn load_existing(
     state::load(state, connection, order_id)
         .await?
         .ok_or_else(|| {
-            ApiError::not_found("order_not_found", format!("order {order_id:?} not found")).into()
+            Rejection::OrderNotFound {
+                order_id: order_id.to_owned(),
+            }
+            .into()
         })
 }
 
-pub fn wrong_state(order: &OrderState, message: &str) -> ApiError {
-    ApiError::InvalidState {
+pub fn wrong_state(order: &OrderState, message: &str) -> Rejection {
+    Rejection::InvalidState {
         status: order.status.as_str().to_owned(),
         message: format!("{message} (the order is {})", order.status.as_str()),
     }

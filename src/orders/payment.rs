@@ -17,9 +17,9 @@ use ledger_events::{AppendRequest, Currency, ExpectedVersion, Postings, StreamId
 use sqlx::PgConnection;
 
 use super::state::OrderState;
-use crate::app::AppState;
 use crate::cashback::account;
 use crate::command::CommandError;
+use crate::state::AppState;
 
 /// Money a gateway says it received for an order.
 #[derive(Clone, Debug)]

@@ -16,12 +16,12 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::cashback::account;
-use crate::command::{self, Command, CommandError};
+use crate::command::{self, Command, CommandError, CommandFailure};
 use crate::customers::register::{self, RegisterCustomer};
 use crate::customers::state as customers;
-use crate::http::error::ApiError;
+use crate::rejection::Rejection;
+use crate::state::AppState;
 
 /// Who the order is for, as the client named them.
 #[derive(Clone, Debug, Serialize)]
@@ -75,10 +75,10 @@ pub async fn place(
     order: &PlaceOrder,
     fx: Option<FxQuote>,
     metadata: &EventMetadata,
-) -> Result<PlacedOrder, ApiError> {
+) -> Result<PlacedOrder, CommandFailure> {
     let items_total = order
         .items_total_minor()
-        .ok_or_else(|| ApiError::InvalidAmount {
+        .ok_or_else(|| Rejection::InvalidAmount {
             field: "items".into(),
             message: "the order total is too large".into(),
         })?;
@@ -113,21 +113,21 @@ impl Command for Place<'_> {
             .find_original(connection, &self.idempotency)
             .await?
         {
-            return Ok(repeat(&original)?);
+            return repeat(&original);
         }
         self.place_in(state, connection).await
     }
 }
 
 /// The original answer for a repeated `external_id`.
-fn repeat(original: &RecordedEvent) -> Result<PlacedOrder, ApiError> {
+fn repeat(original: &RecordedEvent) -> Result<PlacedOrder, CommandError> {
     match &original.event {
         DomainEvent::OrderPlaced(placed) => Ok(PlacedOrder {
             placed: placed.clone(),
             position: original.position,
             created: false,
         }),
-        other => Err(ApiError::internal(anyhow::anyhow!(
+        other => Err(CommandError::Failed(anyhow::anyhow!(
             "an order idempotency key names a {} event",
             other.event_type()
         ))),
@@ -149,10 +149,9 @@ impl Place<'_> {
         let customer_id = match &order.customer {
             CustomerReference::Id(id) => {
                 if !customers::exists(connection, id).await? {
-                    return Err(ApiError::not_found(
-                        "not_found",
-                        format!("customer {id:?} not found"),
-                    )
+                    return Err(Rejection::CustomerNotFound {
+                        customer_id: id.clone(),
+                    }
                     .into());
                 }
                 id.clone()
@@ -220,7 +219,7 @@ impl Place<'_> {
 
         let outcome = command::append(state, connection, &request).await?;
         if outcome.is_duplicate() {
-            return Ok(repeat(outcome.keyed_event())?);
+            return repeat(outcome.keyed_event());
         }
         Ok(PlacedOrder {
             placed,

@@ -11,13 +11,13 @@ use serde_json::{json, Value};
 use super::lifecycle::{self, CancelReason, Transition};
 use super::place::{self, CustomerReference, PlaceOrder, PlacedOrder};
 use super::view;
-use crate::app::AppState;
 use crate::customers::phone;
 use crate::http::auth::{Authorized, OrdersRead, OrdersWrite};
 use crate::http::body::{Fields, JsonBody};
 use crate::http::consistency::{self, MinPosition};
 use crate::http::error::ApiError;
 use crate::http::request::RequestId;
+use crate::state::AppState;
 
 /// Most items one order may hold.
 const MAX_ITEMS: usize = 500;
@@ -39,7 +39,7 @@ async fn create_order(
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let order = parse_order(&body)?;
-    let fx = crate::fx::quote_for_order(&state, &order).await?;
+    let fx = super::fx_quote::quote_for_order(&state, &order).await?;
     let metadata = request_id.metadata(Source::Api, &auth.client.name);
     let placed = place::place(&state, &order, fx, &metadata).await?;
     let status = if placed.created {

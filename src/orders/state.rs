@@ -4,8 +4,8 @@ use ledger_events::domain::{OrderPaid, OrderPlaced, PaymentProvider};
 use ledger_events::{DomainEvent, RecordedEvent, StreamId};
 use sqlx::PgConnection;
 
-use crate::app::AppState;
 use crate::command::CommandError;
+use crate::state::AppState;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OrderStatus {
@@ -114,4 +114,133 @@ pub async fn load(
         .read_stream_in(connection, &StreamId::order(order_id), 0)
         .await?;
     Ok(fold(&events))
+}
+
+#[cfg(test)]
+mod tests {
+    //! Given an order's events, then this state: what every order command decides on.
+
+    use chrono::Utc;
+    use ledger_events::accounts::{gateway_clearing, order_receivable, shop_sales};
+    use ledger_events::domain::*;
+    use ledger_events::{Currency, EventMetadata, Postings, Source};
+
+    use super::*;
+
+    const ORDER: &str = "o-1";
+
+    fn placed() -> DomainEvent {
+        let uzs = Currency::uzs();
+        DomainEvent::OrderPlaced(OrderPlaced {
+            order_id: ORDER.into(),
+            external_id: "A-1".into(),
+            customer_id: "c-1".into(),
+            currency: uzs.clone(),
+            items: vec![],
+            items_total_minor: 10_000,
+            cashback_redeemed_minor: 0,
+            amount_minor: 10_000,
+            hold_id: None,
+            fx: None,
+            expires_at: Utc::now(),
+            postings: Postings::transfer(order_receivable(ORDER), shop_sales(), 10_000, &uzs),
+        })
+    }
+
+    fn started(provider_id: &str) -> DomainEvent {
+        DomainEvent::OrderPaymentStarted(OrderPaymentStarted {
+            order_id: ORDER.into(),
+            provider: PaymentProvider::Payme,
+            provider_id: provider_id.into(),
+            amount_minor: 10_000,
+            currency: Currency::uzs(),
+        })
+    }
+
+    fn ended(provider_id: &str) -> DomainEvent {
+        DomainEvent::OrderPaymentEnded(OrderPaymentEnded {
+            order_id: ORDER.into(),
+            provider: PaymentProvider::Payme,
+            provider_id: provider_id.into(),
+            reason: "4".into(),
+        })
+    }
+
+    fn paid(provider_id: &str) -> DomainEvent {
+        let uzs = Currency::uzs();
+        DomainEvent::OrderPaid(OrderPaid {
+            order_id: ORDER.into(),
+            provider: PaymentProvider::Payme,
+            provider_id: provider_id.into(),
+            amount_minor: 10_000,
+            currency: uzs.clone(),
+            cashback_accrued_minor: 500,
+            postings: Postings::transfer(
+                gateway_clearing("payme"),
+                order_receivable(ORDER),
+                10_000,
+                &uzs,
+            ),
+        })
+    }
+
+    fn given(events: Vec<DomainEvent>) -> Option<OrderState> {
+        let recorded: Vec<RecordedEvent> = events
+            .into_iter()
+            .enumerate()
+            .map(|(index, event)| RecordedEvent {
+                position: index as i64 + 1,
+                tx_id: index as i64 + 1,
+                stream_id: StreamId::order(ORDER),
+                stream_version: index as i64 + 1,
+                event_id: uuid::Uuid::now_v7(),
+                event,
+                metadata: EventMetadata::new(Source::Api, "test"),
+                recorded_at: Utc::now(),
+            })
+            .collect();
+        fold(&recorded)
+    }
+
+    #[test]
+    fn no_events_no_order() {
+        assert!(given(vec![]).is_none());
+    }
+
+    #[test]
+    fn a_placed_order_awaits_payment_at_version_one() {
+        let order = given(vec![placed()]).unwrap();
+        assert_eq!(order.status, OrderStatus::AwaitingPayment);
+        assert_eq!(order.version, 1);
+        assert!(order.active_payment.is_none());
+    }
+
+    #[test]
+    fn only_the_active_transaction_ending_frees_the_order() {
+        let other_ended = given(vec![placed(), started("p-1"), ended("p-2")]).unwrap();
+        assert_eq!(
+            other_ended.active_payment.map(|active| active.provider_id),
+            Some("p-1".to_owned()),
+            "an unrelated transaction's end leaves the active one in place"
+        );
+        let freed = given(vec![placed(), started("p-1"), ended("p-1")]).unwrap();
+        assert!(freed.active_payment.is_none());
+        assert_eq!(freed.version, 3);
+    }
+
+    #[test]
+    fn paid_then_completed_keeps_the_payment() {
+        let order = given(vec![
+            placed(),
+            started("p-1"),
+            paid("p-1"),
+            DomainEvent::OrderCompleted(OrderCompleted {
+                order_id: ORDER.into(),
+            }),
+        ])
+        .unwrap();
+        assert_eq!(order.status, OrderStatus::Completed);
+        assert!(order.active_payment.is_none());
+        assert_eq!(order.payment.unwrap().cashback_accrued_minor, 500);
+    }
 }

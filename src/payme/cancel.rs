@@ -18,10 +18,10 @@ use super::transaction::{
     STATE_PERFORMED,
 };
 use super::transitions;
-use crate::app::AppState;
 use crate::command::{Command, CommandError};
 use crate::orders::payment;
 use crate::orders::state::OrderStatus;
+use crate::state::AppState;
 
 pub struct CancelTransaction<'a> {
     pub payme_id: &'a str,

@@ -21,9 +21,9 @@ use super::order_check::{self, PayableOrder};
 use super::protocol::Amount;
 use super::transaction::{self, PaymeTransaction, REASON_TIMEOUT, STATE_CREATED};
 use super::transitions::{self, Transition};
-use crate::app::AppState;
 use crate::command::{Command, CommandError};
 use crate::orders::state::OrderState;
+use crate::state::AppState;
 
 pub struct CreateTransaction<'a> {
     pub payme_id: &'a str,

@@ -1,4 +1,4 @@
-//! Payme's error answers (`specs/payme.md`, "Error codes"): one enum, each variant with its code,
+//! Payme's error answers (listed in `docs/payme.md`): one enum, each variant with its code,
 //! its message in Russian, Uzbek and English, and its `data`.
 //!
 //! Payme shows `message` to the payer in the app's language, and treats anything but an HTTP 200

@@ -16,8 +16,8 @@ use sqlx::PgConnection;
 use super::answers::SuccessAnswer;
 use super::error::PaymeError;
 use super::transaction;
-use crate::app::AppState;
 use crate::command::{self, Command, CommandError};
+use crate::state::AppState;
 
 /// `type` of SetFiscalData.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -1,4 +1,4 @@
-//! The accepted Payme merchant keys (`specs/payme.md`, "Transport").
+//! The accepted Payme merchant keys (Basic auth `Paycom:<key>`; `docs/payme.md`).
 //!
 //! Keys live in the log, on the `settings-payme` stream: each `PaymeKeysReplaced` event holds the
 //! SHA-256 digests of the whole accepted set (never a key in clear; Payme keys are long random
@@ -27,9 +27,9 @@ use ledger_events::{
 use sqlx::PgConnection;
 
 use super::error::PaymeError;
-use crate::app::AppState;
 use crate::command::{self, Command, CommandError};
-use crate::security::{constant_time_eq, sha256_hex};
+use crate::infra::security::{constant_time_eq, sha256_hex};
+use crate::state::AppState;
 
 /// How long an instance trusts the key set it read.
 pub const CACHE_FOR: Duration = Duration::from_secs(1);

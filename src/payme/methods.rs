@@ -17,8 +17,8 @@ use super::protocol::{Call, Method, Params};
 use super::receipt;
 use super::statement::{self, StatementError};
 use super::transaction::{self, MAX_PAYME_ID_CHARS};
-use crate::app::AppState;
 use crate::command::{self, Command, CommandError};
+use crate::state::AppState;
 
 /// Everything a method may need besides its parameters.
 pub struct Context<'a> {

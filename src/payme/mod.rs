@@ -1,4 +1,8 @@
-//! Payme Merchant API (`POST /api/payme`, `specs/payme.md`; decisions in `docs/payme.md`).
+//! Payme Merchant API (`POST /api/payme`; protocol and decisions in `docs/payme.md`).
+//!
+//! Shape: routes (JSON-RPC) → `methods` → commands (`create`, `perform`, `cancel`, `fiscal`) →
+//! events on `payme_tx-<payme id>` and the order's stream → projection `payme_transactions`
+//! (inline, read by `statement` and `report`).
 //!
 //! Payme calls us: its JSON-RPC methods create, perform and cancel a transaction that pays one of
 //! our orders. Each transaction is its own stream (`payme_tx-<payme id>`); every transition is an

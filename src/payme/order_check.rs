@@ -8,9 +8,9 @@ use sqlx::PgConnection;
 
 use super::error::PaymeError;
 use super::protocol::Amount;
-use crate::app::AppState;
 use crate::command::CommandError;
 use crate::orders::state::{self as orders, OrderState, OrderStatus};
+use crate::state::AppState;
 
 /// Longest account value looked up (our order ids are 36 characters).
 const MAX_ACCOUNT_VALUE_CHARS: usize = 200;
@@ -41,7 +41,7 @@ pub fn named_order_id(account: Option<&Value>, field: &str) -> Option<String> {
 pub fn payme_amount(placed: &OrderPlaced) -> Option<i64> {
     match placed.currency.code() {
         "UZS" => Some(placed.amount_minor),
-        code if crate::fx::CONVERTIBLE.contains(&code) => {
+        code if crate::infra::fx_rates::CONVERTIBLE.contains(&code) => {
             placed.fx.as_ref().map(|quote| quote.payable_amount_minor)
         }
         _ => None,

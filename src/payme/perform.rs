@@ -15,10 +15,10 @@ use super::answers::PerformAnswer;
 use super::error::PaymeError;
 use super::transaction::{self, PaymeTransaction, REASON_TIMEOUT, STATE_CREATED, STATE_PERFORMED};
 use super::transitions::{self, Transition};
-use crate::app::AppState;
 use crate::command::{Command, CommandError};
 use crate::orders::payment::{self, ReceivedPayment};
 use crate::orders::state::OrderStatus;
+use crate::state::AppState;
 
 pub struct PerformTransaction<'a> {
     pub payme_id: &'a str,

@@ -1,4 +1,4 @@
-//! Payme's JSON-RPC dialect (`specs/payme.md`, "Transport"): reading a request's envelope and
+//! Payme's JSON-RPC dialect (`docs/payme.md`): reading a request's envelope and
 //! parameters, writing an answer.
 //!
 //! Requests are `{"method", "params", "id"}` (no `jsonrpc` member); answers are

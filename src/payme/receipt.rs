@@ -239,9 +239,12 @@ mod tests {
         let rate = Decimal::new(12_650_455, 3); // 12 650.455 UZS per USD
         let items = vec![item("Tea", 3, 333, true), item("Cup", 7, 101, true)];
         let amount_usd_cents = 3 * 333 + 7 * 101 - 17;
-        let payable =
-            crate::fx::convert_to_tiyin(amount_usd_cents, &Currency::new("USD").unwrap(), rate)
-                .unwrap();
+        let payable = crate::infra::fx_rates::convert_to_tiyin(
+            amount_usd_cents,
+            &Currency::new("USD").unwrap(),
+            rate,
+        )
+        .unwrap();
         let quote = FxQuote {
             rate,
             rate_date: "22.11.2026".into(),

@@ -1,4 +1,4 @@
-//! `GET /api/reports/payme/statement?from=<ms>&to=<ms>` (`reports:read`, `specs/api.md` §6):
+//! `GET /api/reports/payme/statement?from=<ms>&to=<ms>` (`reports:read`, `docs/api.md`):
 //! the rows GetStatement answers Payme for the same window, each with its order and its amount in
 //! UZS, plus totals per state — what an accountant puts next to Payme's own statement.
 //!
@@ -17,9 +17,9 @@ use super::statement::{self, StatementError, StatementLine};
 use super::transaction::{
     STATE_CANCELLED, STATE_CANCELLED_AFTER_PERFORM, STATE_CREATED, STATE_PERFORMED,
 };
-use crate::app::AppState;
 use crate::http::auth::{Authorized, ReportsRead};
 use crate::http::error::ApiError;
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub struct WindowQuery {

@@ -25,9 +25,9 @@ use super::error::PaymeError;
 use super::keys::KeyRing;
 use super::methods::{self, Context};
 use super::{protocol, report};
-use crate::app::AppState;
 use crate::http::request::RequestId;
 use crate::http::router::BODY_LIMIT_BYTES;
+use crate::state::AppState;
 
 /// Answers are JSON (UTF-8: the Russian and Uzbek messages need it).
 const JSON_UTF8: &str = "application/json; charset=utf-8";

@@ -9,8 +9,8 @@ use ledger_events::{DomainEvent, RecordedEvent, StreamId};
 use sqlx::PgConnection;
 
 use super::answers::{CancelAnswer, CheckAnswer, CreateAnswer, PerformAnswer};
-use crate::app::AppState;
 use crate::command::CommandError;
+use crate::state::AppState;
 
 /// 12 hours: a created transaction not performed within this time after Payme's `time` is
 /// cancelled (reason 4) the next time it is touched.

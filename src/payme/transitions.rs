@@ -12,10 +12,10 @@ use sqlx::PgConnection;
 
 use super::error::PaymeError;
 use super::transaction::{PaymeTransaction, STATE_CANCELLED};
-use crate::app::AppState;
 use crate::command::{self, CommandError};
-use crate::http::error::ApiError;
 use crate::orders::state::OrderState;
+use crate::rejection::Rejection;
+use crate::state::AppState;
 
 /// The transitions that carry an idempotency key (`payme:<kind>:<payme id>`).
 #[derive(Clone, Copy, Debug)]
@@ -54,7 +54,7 @@ pub async fn append(
             Ok(events.pop().expect("an append writes at least one event"))
         }
         Ok(AppendOutcome::Duplicate(_))
-        | Err(CommandError::Rejected(ApiError::IdempotencyConflict { .. })) => Err(
+        | Err(CommandError::Rejected(Rejection::IdempotencyConflict { .. })) => Err(
             CommandError::Retry("a concurrent twin recorded this Payme transition".into()),
         ),
         Err(other) => Err(other),

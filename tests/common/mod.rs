@@ -8,7 +8,7 @@ pub mod payme_caller;
 
 use ledger::app::{self, RunningServer};
 use ledger::config::{Config, Secret};
-use ledger::keys::tokens::{self, Scope};
+use ledger::infra::tokens::{self, Scope};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::PgPool;

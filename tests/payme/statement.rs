@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use crate::common::payme_caller::{now_ms, payme_id};
 use crate::common::ADMIN_TOKEN;
 use crate::support::{payme_app, simple_order};
-use ledger::keys::tokens::Scope;
+use ledger::infra::tokens::Scope;
 
 /// Four transactions at `base`, `base+1000`, `base+2000`, `base+3000` Payme time, in states
 /// 2, -1, 1, -2 — created in a different order than their times. Returns (id, time) in time order.

@@ -8,12 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ledger_events::EventStore;
+use ledger_projections::status::{self, ProjectionStatus};
 use ledger_projections::{read_models, ProgressBoard, ProjectionRunner, RunnerConfig};
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+use super::metrics::{Gauge, GaugeFuture, GaugeSource};
 
 const CHANNEL: &str = "ledger_events";
 /// Appends within this window share one NOTIFY.
@@ -125,5 +128,63 @@ async fn pause_or_stop(shutdown: &CancellationToken) {
     tokio::select! {
         _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         _ = shutdown.cancelled() => {}
+    }
+}
+
+/// The projections' progress and the log's head as Prometheus gauges.
+pub struct ProjectionGauges {
+    pub pool: PgPool,
+    pub store: EventStore,
+}
+
+impl GaugeSource for ProjectionGauges {
+    fn name(&self) -> &'static str {
+        "projections"
+    }
+
+    fn collect(&self) -> GaugeFuture<'_> {
+        Box::pin(async move {
+            let statuses = status::projection_statuses(&self.pool).await?;
+            let per_projection = |name, help, value: fn(&ProjectionStatus) -> f64| Gauge {
+                name,
+                help,
+                samples: statuses
+                    .iter()
+                    .map(|status| (format!("projection=\"{}\"", status.name), value(status)))
+                    .collect(),
+            };
+            Ok(vec![
+                per_projection(
+                    "ledger_projection_lag_events",
+                    "Committed events a projection has not consumed yet.",
+                    |s| s.lag_events as f64,
+                ),
+                per_projection(
+                    "ledger_projection_lag_seconds",
+                    "Age of the oldest event a projection has not consumed yet.",
+                    |s| s.lag_seconds,
+                ),
+                per_projection(
+                    "ledger_projection_position",
+                    "Highest log position a projection has applied.",
+                    |s| s.position as f64,
+                ),
+                per_projection(
+                    "ledger_projection_failing",
+                    "1 when the projection's last batch failed.",
+                    |s| if s.last_error.is_some() { 1.0 } else { 0.0 },
+                ),
+                Gauge::single(
+                    "ledger_xmin_horizon_age_seconds",
+                    "Age of the oldest open write transaction; it holds every projection back.",
+                    status::xmin_horizon_age_seconds(&self.pool).await?,
+                ),
+                Gauge::single(
+                    "ledger_event_log_head_position",
+                    "Highest position assigned in the event log.",
+                    self.store.head_position().await? as f64,
+                ),
+            ])
+        })
     }
 }

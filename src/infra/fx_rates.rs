@@ -3,23 +3,20 @@
 //!
 //! The rate is fetched lazily from `LEDGER_FX_RATES_URL` (CBU's JSON: an array of
 //! `{"Ccy": "USD", "Rate": "12650.45", "Nominal": "1", "Date": "22.11.2026", ...}`) and cached for
-//! an hour. The rate used is written into the order's `OrderPlaced` event, so the UZS amount of
-//! an order never changes afterwards, and a replay computes the same amount. An unreachable
-//! source never stops the server: it makes USD/EUR order creation answer 503 `fx_unavailable`.
+//! an hour. An unreachable source never stops the server: the caller gets
+//! [`RateUnavailable`] and decides what it means (orders answer 503 `fx_unavailable`).
+//!
+//! Infrastructure: this module knows the rate source, not orders; `orders::fx_quote` turns a rate
+//! into the quote an order stores.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use ledger_events::domain::FxQuote;
 use ledger_events::Currency;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Deserialize;
 use tokio::sync::Mutex;
-
-use crate::app::AppState;
-use crate::http::error::ApiError;
-use crate::orders::place::PlaceOrder;
 
 const CACHE_TTL: Duration = Duration::from_secs(3600);
 /// The currencies Payme orders may be priced in besides UZS.
@@ -32,8 +29,15 @@ pub struct PublishedRate {
     pub date: String,
 }
 
-#[derive(Default)]
+/// Why no rate could be given; the message is safe to show to a client.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RateUnavailable(pub String);
+
+/// The last answer of the rate source, shared by every request of this process.
 pub struct RateCache {
+    source_url: String,
+    http_client: reqwest::Client,
     fetched: Mutex<Option<(Instant, HashMap<String, PublishedRate>)>>,
 }
 
@@ -49,31 +53,6 @@ struct CbuEntry {
     date: Option<String>,
 }
 
-/// For a USD/EUR order: the quote to store with it. None for every other currency.
-pub async fn quote_for_order(
-    state: &AppState,
-    order: &PlaceOrder,
-) -> Result<Option<FxQuote>, ApiError> {
-    if !CONVERTIBLE.contains(&order.currency.code()) {
-        return Ok(None);
-    }
-    let Some(items_total) = order.items_total_minor() else {
-        return Ok(None); // place() reports the oversized total
-    };
-    let amount_minor = items_total - order.cashback_to_redeem_minor.unwrap_or(0).min(items_total);
-    let rate = state.fx.rate(state, &order.currency).await?;
-    Ok(Some(FxQuote {
-        payable_amount_minor: convert_to_tiyin(amount_minor, &order.currency, rate.uzs_per_unit)
-            .ok_or_else(|| ApiError::InvalidAmount {
-                field: "items".into(),
-                message: "the order total is too large to convert".into(),
-            })?,
-        rate: rate.uzs_per_unit,
-        rate_date: rate.date,
-        source: state.config.fx_rates_url.clone(),
-    }))
-}
-
 /// Minor units of `currency` × UZS per unit → tiyin, to the nearest tiyin.
 pub fn convert_to_tiyin(
     amount_minor: i64,
@@ -87,11 +66,20 @@ pub fn convert_to_tiyin(
 }
 
 impl RateCache {
-    pub async fn rate(
-        &self,
-        state: &AppState,
-        currency: &Currency,
-    ) -> Result<PublishedRate, ApiError> {
+    pub fn new(source_url: String, http_client: reqwest::Client) -> Self {
+        RateCache {
+            source_url,
+            http_client,
+            fetched: Mutex::new(None),
+        }
+    }
+
+    /// Where the rates come from (stored with each quote for audit).
+    pub fn source_url(&self) -> &str {
+        &self.source_url
+    }
+
+    pub async fn rate(&self, currency: &Currency) -> Result<PublishedRate, RateUnavailable> {
         let mut fetched = self.fetched.lock().await;
         let fresh = fetched
             .as_ref()
@@ -100,35 +88,34 @@ impl RateCache {
         let rates = match fresh {
             Some(rates) => rates,
             None => {
-                let rates = fetch(state).await.map_err(|error| {
-                    tracing::warn!(error = format!("{error:#}"), url = %state.config.fx_rates_url, "exchange-rate source unavailable");
-                    ApiError::FxUnavailable {
-                        message: "the exchange-rate source is unavailable; try again later".into(),
-                    }
+                let rates = self.fetch().await.map_err(|error| {
+                    tracing::warn!(error = format!("{error:#}"), url = %self.source_url, "exchange-rate source unavailable");
+                    RateUnavailable(
+                        "the exchange-rate source is unavailable; try again later".into(),
+                    )
                 })?;
                 *fetched = Some((Instant::now(), rates.clone()));
                 rates
             }
         };
-        rates
-            .get(currency.code())
-            .cloned()
-            .ok_or_else(|| ApiError::FxUnavailable {
-                message: format!("the exchange-rate source publishes no rate for {currency}"),
-            })
+        rates.get(currency.code()).cloned().ok_or_else(|| {
+            RateUnavailable(format!(
+                "the exchange-rate source publishes no rate for {currency}"
+            ))
+        })
     }
-}
 
-async fn fetch(state: &AppState) -> anyhow::Result<HashMap<String, PublishedRate>> {
-    let entries: Vec<CbuEntry> = state
-        .http_client
-        .get(&state.config.fx_rates_url)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    parse(entries)
+    async fn fetch(&self) -> anyhow::Result<HashMap<String, PublishedRate>> {
+        let entries: Vec<CbuEntry> = self
+            .http_client
+            .get(&self.source_url)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        parse(entries)
+    }
 }
 
 fn parse(entries: Vec<CbuEntry>) -> anyhow::Result<HashMap<String, PublishedRate>> {

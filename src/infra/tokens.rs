@@ -1,4 +1,5 @@
-//! Bearer tokens with scopes (`specs/api.md` §3).
+//! API bearer tokens with scopes: created once and printed once, stored only as a SHA-256,
+//! looked up on every request (the bootstrap admin token from the settings has every scope).
 
 use std::fmt;
 use std::str::FromStr;
@@ -6,7 +7,7 @@ use std::str::FromStr;
 use sqlx::{PgPool, Row};
 
 use crate::config::Secret;
-use crate::security::{constant_time_eq, new_secret_token, sha256_hex};
+use crate::infra::security::{constant_time_eq, new_secret_token, sha256_hex};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Scope {

@@ -1,0 +1,11 @@
+//! Infrastructure with no business knowledge: the database connection and migrations, the
+//! projector runtime, the metrics registry, the exchange-rate source, API tokens and security
+//! primitives.
+//! Nothing here imports a business area or the application state.
+
+pub mod database;
+pub mod fx_rates;
+pub mod metrics;
+pub mod projection_runtime;
+pub mod security;
+pub mod tokens;

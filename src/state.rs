@@ -1,0 +1,68 @@
+//! The state every request handler, command and background job is given, passed explicitly.
+//!
+//! A leaf module: it holds the database pool, the event store, settings and caches, and imports
+//! no business area. Areas import it; only `app.rs` knows every area and wires them together.
+//! This keeps the dependency graph one-way: `app → areas → state / command / http → infra`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use ledger_events::EventStore;
+use ledger_projections::{InlineProjections, ProgressBoard};
+use sqlx::PgPool;
+
+use crate::config::Config;
+use crate::infra::fx_rates::RateCache;
+use crate::infra::metrics::Metrics;
+use crate::infra::projection_runtime::AppendSignal;
+
+/// Cheap to clone: every field is a handle.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub pool: PgPool,
+    pub store: EventStore,
+    pub inline: InlineProjections,
+    pub board: ProgressBoard,
+    pub metrics: Arc<Metrics>,
+    /// For calls out (rate source, gateways); every call has a timeout.
+    pub http_client: reqwest::Client,
+    pub fx: Arc<RateCache>,
+    signal: AppendSignal,
+}
+
+impl AppState {
+    pub fn new(config: Config, pool: PgPool) -> anyhow::Result<Self> {
+        let board = ProgressBoard::default();
+        let http_client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(10))
+            .build()
+            .context("building the HTTP client")?;
+        Ok(AppState {
+            fx: Arc::new(RateCache::new(
+                config.fx_rates_url.clone(),
+                http_client.clone(),
+            )),
+            config: Arc::new(config),
+            store: EventStore::new(pool.clone()),
+            pool,
+            inline: InlineProjections::default(),
+            signal: AppendSignal::new(board.clone()),
+            board,
+            metrics: Arc::new(Metrics::default()),
+            http_client,
+        })
+    }
+
+    /// Called after every committed append: wakes the projectors.
+    pub fn appended(&self) {
+        self.signal.appended();
+    }
+
+    /// The wake-up handle, for the worker that forwards it to other processes.
+    pub fn append_signal(&self) -> &AppendSignal {
+        &self.signal
+    }
+}
