@@ -14,7 +14,6 @@ pub mod command;
 pub mod config;
 pub mod customers;
 pub mod database;
-pub mod embedded_pg;
 pub mod fx;
 pub mod http;
 pub mod keys;

@@ -14,7 +14,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 
 /// Where `ledger serve` keeps its embedded cluster when `LEDGER_DATA_DIR` is not set.
 pub const DEFAULT_DATA_DIR: &str = "./.ledger";
-/// Database name and user of the embedded cluster (src/embedded_pg.rs).
+/// Database name and user of the embedded cluster (the embedded-pg/ crate).
 const EMBEDDED_USER_AND_DATABASE: &str = "ledger";
 /// A status query should answer at once; a server that does not accept within this is down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
