@@ -3,16 +3,22 @@
 use anyhow::{bail, Result};
 use tracing::info;
 
+use crate::auth::client_command;
 use crate::binaries::ServerBinaries;
-use crate::process::{describe_output, helper_command, run_checked, run_command};
+use crate::password::Password;
+use crate::process::{describe_output, run_checked, run_command};
 use crate::{DATABASE_NAME, LISTEN_HOST, SUPERUSER_NAME};
 
 /// Creates database `ledger` unless it exists. Uses the client programs next to the server
-/// (no client crate), connecting over TCP as the trusted superuser.
-pub(crate) async fn ensure_exists(binaries: &ServerBinaries, port: u16) -> Result<()> {
-    let mut query = helper_command(&binaries.program("psql"));
+/// (no client crate), connecting over TCP as the superuser, the password in `PGPASSWORD`.
+pub(crate) async fn ensure_exists(
+    binaries: &ServerBinaries,
+    port: u16,
+    password: &Password,
+) -> Result<()> {
+    let mut query = client_command(&binaries.program("psql"), Some(password));
     query
-        .args(["-X", "-h", LISTEN_HOST, "-p"])
+        .args(["-X", "-w", "-h", LISTEN_HOST, "-p"])
         .arg(port.to_string())
         .args(["-U", SUPERUSER_NAME, "-d", "postgres", "-tAc"])
         .arg(format!(
@@ -23,9 +29,9 @@ pub(crate) async fn ensure_exists(binaries: &ServerBinaries, port: u16) -> Resul
         return Ok(());
     }
     info!(port, database = DATABASE_NAME, "creating database");
-    let mut create = helper_command(&binaries.program("createdb"));
+    let mut create = client_command(&binaries.program("createdb"), Some(password));
     create
-        .args(["-h", LISTEN_HOST, "-p"])
+        .args(["-w", "-h", LISTEN_HOST, "-p"])
         .arg(port.to_string())
         .args(["-U", SUPERUSER_NAME, DATABASE_NAME]);
     let output = run_command(create, "createdb").await?;

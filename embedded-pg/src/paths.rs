@@ -59,6 +59,25 @@ impl ClusterPaths {
         self.pg_dir.join("ledger-port")
     }
 
+    /// The password of the `ledger` role, next to the port file: whoever can find the port
+    /// finds the password. Owned by the account that runs Ledger (root, when root), mode 0600.
+    pub(crate) fn password_file(&self) -> PathBuf {
+        self.pg_dir.join("ledger-password")
+    }
+
+    /// The file `initdb --pwfile` reads. It cannot be inside `pg_dir` (initdb wants that
+    /// empty) and must be readable by the server's account, so it sits next to `pg_dir`, in a
+    /// directory that account can enter (checked before initdb). It only exists while initdb
+    /// runs, or after a crash right behind it: then the next start adopts it.
+    pub(crate) fn initdb_password_file(&self) -> PathBuf {
+        self.pg_dir.with_file_name("ledger-initdb-password")
+    }
+
+    /// Who may connect, and how: rewritten to require the password everywhere.
+    pub(crate) fn hba_file(&self) -> PathBuf {
+        self.pg_dir.join("pg_hba.conf")
+    }
+
     /// Our settings, included from `postgresql.conf` and rewritten on every start.
     pub(crate) fn settings_file(&self) -> PathBuf {
         self.pg_dir.join("ledger.conf")
@@ -133,5 +152,18 @@ mod tests {
         assert!(paths.pg_dir.is_absolute());
         assert!(paths.pg_dir.ends_with("relative/data/pg"));
         assert_eq!(paths.lock_file(), paths.data_dir.join("embedded-pg.lock"));
+    }
+
+    #[test]
+    fn the_initdb_password_file_is_next_to_the_cluster_directory() {
+        let paths = ClusterPaths::new(Path::new("/srv/ledger")).unwrap();
+        assert_eq!(
+            paths.initdb_password_file(),
+            PathBuf::from("/srv/ledger/ledger-initdb-password")
+        );
+        assert_eq!(
+            paths.password_file(),
+            PathBuf::from("/srv/ledger/pg/ledger-password")
+        );
     }
 }

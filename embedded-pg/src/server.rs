@@ -8,12 +8,14 @@ use anyhow::{bail, Context, Result};
 use tracing::{debug, info, warn};
 
 use crate::account::ServerAccount;
+use crate::auth::client_command;
 use crate::binaries::ServerBinaries;
 use crate::files::{file_length, log_excerpt, read_log_since};
+use crate::password::Password;
 use crate::paths::ClusterPaths;
 use crate::pid_file::{is_postmaster_of, live_postmaster_pid, read_record, remove_stale_pid_file};
 use crate::ports::choose_port;
-use crate::process::{describe_output, helper_command, run_command};
+use crate::process::{describe_output, run_command};
 use crate::settings::{write_settings, Durability};
 use crate::{LISTEN_HOST, POLL_INTERVAL, SUPERUSER_NAME};
 
@@ -29,6 +31,7 @@ const LOG_ROTATE_BYTES: u64 = 10 * 1024 * 1024;
 pub(crate) async fn find_running(
     paths: &ClusterPaths,
     binaries: &ServerBinaries,
+    password: Option<&Password>,
 ) -> Result<Option<u16>> {
     let Some(pid) = live_postmaster_pid(paths).await? else {
         return Ok(None);
@@ -37,7 +40,7 @@ pub(crate) async fn find_running(
         pid,
         "found a running postmaster; waiting until it accepts connections"
     );
-    match wait_until_ready(paths, binaries, pid).await? {
+    match wait_until_ready(paths, binaries, pid, password).await? {
         ServerState::Ready(port) => Ok(Some(port)),
         ServerState::Exited => {
             remove_stale_pid_file(paths).await?;
@@ -57,6 +60,7 @@ async fn wait_until_ready(
     paths: &ClusterPaths,
     binaries: &ServerBinaries,
     pid: u32,
+    password: Option<&Password>,
 ) -> Result<ServerState> {
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
@@ -65,7 +69,7 @@ async fn wait_until_ready(
         }
         let port = read_record(paths).await?.and_then(|record| record.port);
         if let Some(port) = port {
-            if accepts_connections(binaries, port).await {
+            if accepts_connections(binaries, port, password).await {
                 return Ok(ServerState::Ready(port));
             }
         }
@@ -80,8 +84,14 @@ async fn wait_until_ready(
     }
 }
 
-async fn accepts_connections(binaries: &ServerBinaries, port: u16) -> bool {
-    let mut command = helper_command(&binaries.program("pg_isready"));
+/// `pg_isready` only asks whether the server accepts connections (it does not log in), but it
+/// gets the password like every client program, when there is one.
+async fn accepts_connections(
+    binaries: &ServerBinaries,
+    port: u16,
+    password: Option<&Password>,
+) -> bool {
+    let mut command = client_command(&binaries.program("pg_isready"), password);
     command
         .args(["-q", "-t", "2", "-h", LISTEN_HOST, "-p"])
         .arg(port.to_string())
@@ -96,6 +106,7 @@ pub(crate) async fn start(
     binaries: &ServerBinaries,
     account: &ServerAccount,
     durability: Durability,
+    password: Option<&Password>,
 ) -> Result<u16> {
     account.check_can_traverse_parents_of(&paths.pg_dir).await?;
     prepare_log_file(paths, account).await?;
@@ -107,7 +118,7 @@ pub(crate) async fn start(
         info!(pg_dir = %paths.pg_dir.display(), port, "starting PostgreSQL");
         let output = run_pg_ctl_start(paths, binaries, account).await?;
         if output.status.success() {
-            return wait_for_started_server(paths, binaries, log_offset).await;
+            return wait_for_started_server(paths, binaries, log_offset, password).await;
         }
         let new_log = read_log_since(paths, log_offset).await;
         if new_log.contains("Address already in use") && attempt < START_ATTEMPTS {
@@ -167,6 +178,7 @@ async fn wait_for_started_server(
     paths: &ClusterPaths,
     binaries: &ServerBinaries,
     log_offset: u64,
+    password: Option<&Password>,
 ) -> Result<u16> {
     let Some(record) = read_record(paths).await? else {
         bail!(
@@ -175,7 +187,7 @@ async fn wait_for_started_server(
             log_excerpt(paths, log_offset).await
         );
     };
-    match wait_until_ready(paths, binaries, record.pid).await? {
+    match wait_until_ready(paths, binaries, record.pid, password).await? {
         ServerState::Ready(port) => Ok(port),
         ServerState::Exited => bail!(
             "PostgreSQL exited right after starting\n{}",

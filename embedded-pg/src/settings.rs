@@ -51,6 +51,8 @@ fn render_settings(port: u16, durability: Durability) -> String {
     let _ = writeln!(settings, "listen_addresses = '{LISTEN_HOST}'");
     let _ = writeln!(settings, "port = {port}");
     settings.push_str("unix_socket_directories = ''\n");
+    // How a password set in plain text is stored; pg_hba.conf requires scram-sha-256.
+    settings.push_str("password_encryption = 'scram-sha-256'\n");
     settings.push_str("max_connections = 300\n");
     settings.push_str("shared_buffers = '256MB'\n");
     settings.push_str("idle_in_transaction_session_timeout = '60s'\n");
@@ -98,5 +100,11 @@ mod tests {
         let durable = render_settings(5555, Durability::Durable);
         assert!(durable.contains("synchronous_commit = on\n"));
         assert!(durable.contains("max_connections = 300\n"));
+    }
+
+    #[test]
+    fn passwords_are_stored_as_scram_verifiers() {
+        let settings = render_settings(5555, Durability::Durable);
+        assert!(settings.contains("password_encryption = 'scram-sha-256'\n"));
     }
 }
