@@ -6,7 +6,7 @@
 #   Rust installed may not have one.
 # - ca-certificates: cargo downloads crates over HTTPS.
 # - postgresql: the server programs (initdb, pg_ctl, postgres, psql, ...). Ledger does not use
-#   the distribution's database cluster: it creates and runs a private one (src/embedded_pg.rs).
+#   the distribution's database cluster: it creates and runs a private one (the embedded-pg/ crate).
 #   The package's post-install step may create and start Debian's own cluster (port 5432, or
 #   the next free port if 5432 is taken); Ledger neither uses nor disturbs it.
 set -euo pipefail

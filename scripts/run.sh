@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the Ledger server: `scripts/run.sh [serve options...]`.
 # Installs the PostgreSQL server programs first if needed; the server starts its own private
-# PostgreSQL cluster (src/embedded_pg.rs).
+# PostgreSQL cluster (the embedded-pg/ crate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/ensure-system-packages.sh

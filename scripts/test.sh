@@ -38,7 +38,9 @@ if [ -z "${DATABASE_URL:-}" ]; then
             ;;
     esac
     export DATABASE_URL
-    echo "test.sh: using the private test cluster at $DATABASE_URL (data in $data_dir; left running" \
+    # The URL carries the cluster's password: shown with `***` in its place.
+    redacted_url="$(printf '%s\n' "$DATABASE_URL" | sed -E 's#^(postgres(ql)?://[^:@/]*):[^@/]*@#\1:***@#')"
+    echo "test.sh: using the private test cluster at $redacted_url (data in $data_dir; left running" \
         "after the tests, stop it with: cargo run --bin ledger -- embedded-pg stop --data-dir $data_dir)" >&2
 fi
 

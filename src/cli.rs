@@ -6,10 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use ledger_embedded_pg::{self as embedded_pg, Durability, EmbeddedOptions};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
-use crate::embedded_pg::{self, Durability, EmbeddedOptions};
 use crate::infra::database;
 use crate::infra::tokens::{self, Scope};
 use crate::{app, onec, payme};

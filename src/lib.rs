@@ -18,10 +18,8 @@ pub mod cli;
 pub mod command;
 pub mod config;
 pub mod customers;
-pub mod embedded_pg;
 pub mod http;
 pub mod infra;
-
 pub mod onec;
 pub mod orders;
 pub mod payme;

@@ -2,7 +2,8 @@
 //! set, otherwise the embedded cluster of the data folder (`LEDGER_DATA_DIR`, default
 //! `./.ledger`). The tool never starts that cluster itself — a replay tool that silently
 //! brought up a second, empty database would report nonsense — it only reads the port the
-//! cluster remembers in `<data_dir>/pg/ledger-port` and connects to it.
+//! cluster remembers in `<data_dir>/pg/ledger-port`, and the password next to it (through
+//! `ledger_embedded_pg::remembered_database_url`), and connects.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -14,8 +15,6 @@ use sqlx::{Connection, PgConnection, PgPool};
 
 /// Where `ledger serve` keeps its embedded cluster when `LEDGER_DATA_DIR` is not set.
 pub const DEFAULT_DATA_DIR: &str = "./.ledger";
-/// Database name and user of the embedded cluster (src/embedded_pg.rs).
-const EMBEDDED_USER_AND_DATABASE: &str = "ledger";
 /// A status query should answer at once; a server that does not accept within this is down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The tool runs a few queries one after the other.
@@ -30,12 +29,14 @@ pub enum DatabaseLocation {
 }
 
 impl DatabaseLocation {
-    pub fn url(&self) -> String {
+    /// The URL to connect to; for the embedded cluster it carries the cluster's password, so
+    /// it is never printed.
+    pub fn url(&self) -> anyhow::Result<String> {
         match self {
-            DatabaseLocation::Url(url) => url.clone(),
-            DatabaseLocation::Embedded { port, .. } => format!(
-                "postgres://{EMBEDDED_USER_AND_DATABASE}@127.0.0.1:{port}/{EMBEDDED_USER_AND_DATABASE}"
-            ),
+            DatabaseLocation::Url(url) => Ok(url.clone()),
+            DatabaseLocation::Embedded { data_dir, port } => {
+                ledger_embedded_pg::remembered_database_url(data_dir, *port)
+            }
         }
     }
 }
@@ -66,7 +67,7 @@ pub async fn connect_from_environment() -> anyhow::Result<PgPool> {
 /// Opens a pool after one probe connection, so a server that is down is reported at once (a
 /// pool would keep retrying until its timeout) and the tool never waits on it later.
 pub async fn connect(location: &DatabaseLocation) -> anyhow::Result<PgPool> {
-    let options = PgConnectOptions::from_str(&location.url())
+    let options = PgConnectOptions::from_str(&location.url()?)
         .context("the database URL is not a valid PostgreSQL URL")?;
     let probe =
         match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
@@ -153,7 +154,16 @@ mod tests {
                 port: 54321
             }
         );
-        assert_eq!(location.url(), "postgres://ledger@127.0.0.1:54321/ledger");
+        assert_eq!(
+            location.url().unwrap(),
+            "postgres://ledger@127.0.0.1:54321/ledger",
+            "a cluster that still trusts local connections has no password file"
+        );
+        std::fs::write(scratch.0.join("pg/ledger-password"), "0123abcd\n").unwrap();
+        assert_eq!(
+            location.url().unwrap(),
+            "postgres://ledger:0123abcd@127.0.0.1:54321/ledger"
+        );
     }
 
     #[test]
