@@ -1,4 +1,4 @@
-//! Event-store benchmark (issue 3), a bench binary (`harness = false`):
+//! Event-store benchmark, a bench binary (`harness = false`):
 //!
 //! 1. raw: autocommit single-row INSERTs into a table shaped like `events` with only its
 //!    primary key — what PostgreSQL itself sustains on this machine at this concurrency;
@@ -24,6 +24,8 @@
 
 #[path = "event_store/cpu.rs"]
 mod cpu;
+#[path = "common/empty_database.rs"]
+mod empty_database;
 #[path = "event_store/feed.rs"]
 mod feed;
 #[path = "event_store/load.rs"]

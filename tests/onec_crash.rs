@@ -1,5 +1,10 @@
 //! A 1C batch interrupted by killing the server process mid-request, then re-sent: nothing
 //! lost, nothing doubled. The server is the real `ledger` binary in a child process.
+//!
+//! Two things make the outcome certain rather than lucky. After a kill, the test counts what
+//! committed only once every database session of the killed server has ended: a COMMIT already
+//! sent can still land until then. And whether a kill lands mid-batch is a race, so rounds are
+//! repeated (bounded in number and time) until one does; the test fails if none did.
 
 mod common;
 
@@ -16,6 +21,15 @@ use sqlx::PgPool;
 const ADMIN: &str = "crash-test-admin-token";
 const CUSTOMERS: usize = 50;
 const ITEMS: usize = 1_000;
+/// The child server's sessions carry this name, so the test can tell them apart from its own.
+const SERVER_APPLICATION: &str = "ledger-crash-test-server";
+/// Rounds are tried until a kill lands mid-batch, within both bounds.
+const MAX_ROUNDS: usize = 30;
+const ROUNDS_DEADLINE: Duration = Duration::from_secs(60);
+/// How long the first item of a round may take to commit.
+const FIRST_COMMIT_DEADLINE: Duration = Duration::from_secs(20);
+/// How long the killed server's database sessions may take to end.
+const SETTLE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The child server; killed (by its PID) when dropped, so a failing test leaves nothing behind.
 struct Server {
@@ -68,10 +82,11 @@ impl Drop for Server {
     }
 }
 
-fn url_of(pool: &PgPool) -> String {
+/// The test database's URL for the child server, naming its sessions [`SERVER_APPLICATION`].
+fn server_url_of(pool: &PgPool) -> String {
     let options = pool.connect_options();
     format!(
-        "postgres://{}@{}:{}/{}",
+        "postgres://{}@{}:{}/{}?application_name={SERVER_APPLICATION}",
         options.get_username(),
         options.get_host(),
         options.get_port(),
@@ -79,6 +94,37 @@ fn url_of(pool: &PgPool) -> String {
             .get_database()
             .expect("the test database has a name")
     )
+}
+
+/// Sessions the child server holds open on the test database.
+async fn server_sessions(pool: &PgPool) -> Vec<(i32, Option<String>)> {
+    sqlx::query_as(
+        "SELECT pid, state FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = $1",
+    )
+    .bind(SERVER_APPLICATION)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// Returns once every session of the killed server has ended, so nothing it sent can still
+/// commit (fails after [`SETTLE_DEADLINE`]).
+async fn wait_until_settled(pool: &PgPool) {
+    let deadline = Instant::now() + SETTLE_DEADLINE;
+    loop {
+        let sessions = server_sessions(pool).await;
+        if sessions.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the killed server's sessions (pid, state) did not end within {SETTLE_DEADLINE:?}: \
+             {sessions:?}"
+        );
+        // Poll interval of pg_stat_activity.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 fn phone(n: usize) -> String {
@@ -109,7 +155,7 @@ async fn applied_events(pool: &PgPool, round: usize) -> i64 {
 
 #[sqlx::test]
 async fn a_batch_killed_mid_request_and_resent_applies_exactly_once(pool: PgPool) {
-    let url = url_of(&pool);
+    let url = server_url_of(&pool);
     let mut server = Server::start(&url).await;
     let key = stores::create_store(
         &pool,
@@ -135,10 +181,22 @@ async fn a_batch_killed_mid_request_and_resent_applies_exactly_once(pool: PgPool
         assert!(created.status().is_success());
     }
 
+    assert!(
+        !server_sessions(&pool).await.is_empty(),
+        "the server's sessions are found by their application_name"
+    );
+
     // Kill the server as soon as the first chunk of the batch is committed. On a fast machine
-    // the whole batch may win the race; try a few rounds until a kill lands mid-request.
-    let mut interrupted_round = None;
-    for round in 0..5 {
+    // the whole batch may win the race; repeat rounds until a kill lands mid-request.
+    let started = Instant::now();
+    let mut round = 0;
+    let applied_before = loop {
+        assert!(
+            round < MAX_ROUNDS && started.elapsed() < ROUNDS_DEADLINE,
+            "no kill landed in the middle of a batch in {round} rounds ({:?}); every batch \
+             completed before its kill",
+            started.elapsed()
+        );
         let request = tokio::spawn({
             let (http, base, key, body) =
                 (http.clone(), server.base.clone(), key.clone(), batch(round));
@@ -150,27 +208,31 @@ async fn a_batch_killed_mid_request_and_resent_applies_exactly_once(pool: PgPool
                     .await
             }
         });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while applied_events(&pool, round).await == 0 && Instant::now() < deadline {
+        let deadline = Instant::now() + FIRST_COMMIT_DEADLINE;
+        while applied_events(&pool, round).await == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: no item committed within {FIRST_COMMIT_DEADLINE:?}"
+            );
+            // Poll interval: short, so the kill follows the first commit closely.
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         server.kill();
         let answer = request.await.unwrap();
+        wait_until_settled(&pool).await;
         let applied = applied_events(&pool, round).await;
         server = Server::start(&url).await;
-        if (1..ITEMS as i64).contains(&applied) {
+        if applied < ITEMS as i64 {
             assert!(
                 answer.is_err() || !answer.unwrap().status().is_success(),
                 "a killed request has no answer"
             );
-            interrupted_round = Some((round, applied));
-            break;
+            break applied;
         }
         // The batch finished before the kill: re-send it so this round is complete too.
         resend(&http, &server, &key, round).await;
-    }
-    let (round, applied_before) =
-        interrupted_round.expect("a kill landed in the middle of a batch");
+        round += 1;
+    };
     println!("round {round}: {applied_before} of {ITEMS} items committed before the kill");
 
     let results = resend(&http, &server, &key, round).await;

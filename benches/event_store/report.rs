@@ -1,5 +1,5 @@
 //! What the benchmark prints: the conditions of the run (so figures can be compared with their
-//! context), one line per phase, the append/raw ratio against the issue's target, the feed rate.
+//! context), one line per phase, the append/raw ratio against its target, the feed rate.
 
 use sqlx::PgPool;
 
@@ -7,7 +7,7 @@ use crate::feed::FeedMeasurement;
 use crate::load::Measurement;
 use crate::settings::Settings;
 
-/// Issue 3: one-event appends with an idempotency key reach at least this share of the raw
+/// The target: one-event appends with an idempotency key reach at least this share of the raw
 /// single-row INSERT rate measured in the same run.
 pub const APPEND_TARGET_RATIO: f64 = 0.70;
 

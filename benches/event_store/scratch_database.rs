@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
+
+use crate::empty_database::EmptyDatabase;
 
 pub struct ScratchDatabase {
-    server: PgConnectOptions,
-    name: String,
+    database: EmptyDatabase,
     pool: PgPool,
 }
 
@@ -18,20 +19,9 @@ impl ScratchDatabase {
     /// Creates `ledger_bench_<pid>`, applies the migrations, and opens a pool with one
     /// connection per task (all opened now, so no phase pays for connecting).
     pub async fn create(url: &str, connections: u32) -> anyhow::Result<Self> {
-        let server = PgConnectOptions::from_str(url).context("DATABASE_URL is not a valid URL")?;
         let name = format!("ledger_bench_{}", std::process::id());
-        let mut admin = PgConnection::connect_with(&server)
-            .await
-            .context("connecting to DATABASE_URL")?;
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .with_context(|| format!("creating the scratch database {name}"))?;
-        admin.close().await?;
-
-        let options = server
-            .clone()
-            .database(&name)
+        let database = EmptyDatabase::create(url, name).await?;
+        let options = PgConnectOptions::from_str(database.url())?
             .options([("idle_in_transaction_session_timeout", "30s")]);
         let pool = PgPoolOptions::new()
             .max_connections(connections)
@@ -39,13 +29,13 @@ impl ScratchDatabase {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await
-            .with_context(|| format!("connecting to {name}"))?;
+            .with_context(|| format!("connecting to {}", database.name()))?;
         ledger::infra::database::MIGRATOR
             .run(&pool)
             .await
             .context("migrating the scratch database")?;
         open_every_connection(&pool, connections).await?;
-        Ok(ScratchDatabase { server, name, pool })
+        Ok(ScratchDatabase { database, pool })
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -53,22 +43,13 @@ impl ScratchDatabase {
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        self.database.name()
     }
 
     /// Closes the pool and drops the database (even if other sessions linger).
     pub async fn drop_database(self) -> anyhow::Result<()> {
         self.pool.close().await;
-        let mut admin = PgConnection::connect_with(&self.server).await?;
-        sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ))
-        .execute(&mut admin)
-        .await
-        .with_context(|| format!("dropping the scratch database {}", self.name))?;
-        admin.close().await?;
-        Ok(())
+        self.database.drop_database().await
     }
 
     /// Closes the pool and leaves the database in place.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-/// Event-store benchmark (issue 3): raw single-row INSERT vs `EventStore::append` at the same
+/// Event-store benchmark: raw single-row INSERT vs `EventStore::append` at the same
 /// concurrency, their ratio, and the global feed's read rate.
 ///
 /// Needs DATABASE_URL (a durable server: fsync on). A scratch database `ledger_bench_<pid>` is

@@ -1,4 +1,8 @@
 //! The projection runner against a real PostgreSQL: crash and restart, and two runners at once.
+//!
+//! Every wait below is for a condition, with a deadline. The crash test's random choices come
+//! from a printed seed; `LEDGER_TEST_SEED=<seed>` replays them (the timing of the runner's own
+//! work is not replayed).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -19,9 +23,27 @@ use ledger_projections::read_models::{account_balances::AccountBalances, custome
 use ledger_projections::{
     checkpoint, Cursor, ProgressBoard, ProjectionRunner, Projector, RunnerConfig,
 };
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use sqlx::{PgPool, Row};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+/// How long any wait for the runner or the feed may take before the test fails.
+const DEADLINE: Duration = Duration::from_secs(10);
+
+/// The seed of this run's random choices: `LEDGER_TEST_SEED` to replay a failure, else a fresh
+/// one. Printed either way (a failing test's output is shown).
+fn seeded_rng() -> rand::rngs::StdRng {
+    let seed = match std::env::var("LEDGER_TEST_SEED") {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .expect("LEDGER_TEST_SEED is an unsigned 64-bit number"),
+        Err(_) => rand::thread_rng().gen(),
+    };
+    println!("random seed {seed} (replay with LEDGER_TEST_SEED={seed})");
+    rand::rngs::StdRng::seed_from_u64(seed)
+}
 
 fn fast_config(batch_size: i64) -> RunnerConfig {
     RunnerConfig {
@@ -122,16 +144,26 @@ async fn write_customer(store: &EventStore, n: usize) {
         .unwrap();
 }
 
+/// Whether `projection`'s checkpoint has reached `head`.
+async fn reached(pool: &PgPool, projection: &str, head: FeedPosition) -> bool {
+    checkpoint::ensure_exists(pool, projection).await.unwrap();
+    checkpoint::load(pool, projection).await.unwrap() >= head
+}
+
 async fn wait_until_caught_up(pool: &PgPool, projection: &str) {
     let head = EventStore::new(pool.clone()).feed_head().await.unwrap();
-    for _ in 0..1_000 {
-        checkpoint::ensure_exists(pool, projection).await.unwrap();
-        if checkpoint::load(pool, projection).await.unwrap() >= head {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if reached(pool, projection, head).await {
             return;
         }
+        assert!(
+            Instant::now() < deadline,
+            "{projection} did not catch up with {head:?} within {DEADLINE:?}"
+        );
+        // Poll interval of the checkpoint.
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("{projection} did not catch up with {head:?}");
 }
 
 /// Debits and credits per (account, currency), folded from scratch out of the whole log.
@@ -139,7 +171,13 @@ async fn fold_balances(store: &EventStore) -> BTreeMap<(String, String), (i64, i
     let mut totals = BTreeMap::new();
     let head = store.feed_head().await.unwrap();
     let mut after = FeedPosition::START;
+    let deadline = Instant::now() + DEADLINE;
     loop {
+        assert!(
+            Instant::now() < deadline,
+            "the feed did not reach the log's head {head:?} within {DEADLINE:?} (read up to \
+             {after:?})"
+        );
         let batch = store.read_global_feed(after, 1_000).await.unwrap();
         for event in &batch.events {
             if let Some(postings) = event.event.postings() {
@@ -155,11 +193,12 @@ async fn fold_balances(store: &EventStore) -> BTreeMap<(String, String), (i64, i
             }
         }
         after = batch.end(after);
-        if batch.events.is_empty() && after < head {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
         if after >= head {
             return totals;
+        }
+        if batch.events.is_empty() {
+            // Poll interval while another database's transaction holds the feed's horizon.
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 }
@@ -199,7 +238,7 @@ async fn a_runner_killed_mid_run_resumes_without_loss_or_double_apply(pool: PgPo
     }
 
     // Kill the runner at random moments, writing more between the kills.
-    let mut rng = rand::thread_rng();
+    let mut rng = seeded_rng();
     for _ in 0..8 {
         let runner = ProjectionRunner::new(
             store.clone(),
@@ -209,13 +248,24 @@ async fn a_runner_killed_mid_run_resumes_without_loss_or_double_apply(pool: PgPo
         );
         let stats = runner.stats();
         let task = tokio::spawn(runner.run(CancellationToken::new()));
+        // Wait until the runner has committed that many batches, or has nothing left to do
+        // (fewer batches were waiting).
         let batches_before_kill = rng.gen_range(1..=4);
-        for _ in 0..500 {
-            if stats.batches_committed.load(Ordering::Relaxed) >= batches_before_kill {
-                break;
-            }
+        let head = store.feed_head().await.unwrap();
+        let deadline = Instant::now() + DEADLINE;
+        while stats.batches_committed.load(Ordering::Relaxed) < batches_before_kill
+            && !reached(&pool, projector.name(), head).await
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the runner neither committed {batches_before_kill} batches nor caught up \
+                 within {DEADLINE:?}"
+            );
+            // Poll interval of the runner's counters.
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
+        // A deliberate random delay, not synchronisation: the kill lands anywhere in the
+        // runner's next batch (or while it idles).
         tokio::time::sleep(Duration::from_micros(rng.gen_range(0..3_000))).await;
         task.abort();
         let _ = task.await;
@@ -342,14 +392,17 @@ async fn a_gap_in_a_stream_stops_the_runner_without_consuming_anything(pool: PgP
     let mut cursor = Cursor::at(FeedPosition::START);
     // The feed hands the event out once no older transaction is open anywhere on the cluster
     // (other tests run beside this one), so try until the batch holds it.
-    let mut attempts = 0;
+    let deadline = Instant::now() + DEADLINE;
     let error = loop {
         match runner.run_batch(&mut cursor).await {
             Err(error) => break error,
             Ok(step) => assert_eq!(step.applied, 0, "the jump must never be applied"),
         }
-        attempts += 1;
-        assert!(attempts < 500, "the event never reached the feed");
+        assert!(
+            Instant::now() < deadline,
+            "the event never reached the feed within {DEADLINE:?}"
+        );
+        // Poll interval of the feed.
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     assert!(

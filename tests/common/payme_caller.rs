@@ -1,6 +1,6 @@
-//! Plays Payme's servers: JSON-RPC calls to `POST /api/payme`, built from Payme's protocol
-//! (`docs/payme.md`; `{"method", "params", "id"}`, Basic auth `Paycom:<key>`), keeping each
-//! answer's raw bytes so tests can compare repeated answers byte for byte.
+//! Plays Payme's servers: JSON-RPC calls to `POST /api/payme` as Payme's Merchant API makes
+//! them (`{"method", "params", "id"}`, Basic auth `Paycom:<key>`), keeping each answer's raw
+//! bytes so tests can compare repeated answers byte for byte.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 

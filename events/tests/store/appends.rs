@@ -1,33 +1,17 @@
-//! The event store against a real PostgreSQL (each test gets its own database).
+//! Appends: expected versions, idempotency keys, several streams at once, an append-only log.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::future::join_all;
-use ledger_events::domain::CustomerRegistered;
 use ledger_events::{
-    AppendError, AppendOutcome, AppendRequest, DomainEvent, EventMetadata, EventStore,
-    ExpectedVersion, FeedPosition, Fingerprint, Idempotency, Source, StreamId,
+    AppendError, AppendOutcome, AppendRequest, EventMetadata, EventStore, ExpectedVersion,
+    Fingerprint, Idempotency, Source, StreamId,
 };
-use rand::{seq::SliceRandom, Rng, SeedableRng};
 use sqlx::PgPool;
 use tokio::sync::Barrier;
 
-fn registered(customer_id: &str, name: &str) -> DomainEvent {
-    CustomerRegistered {
-        customer_id: customer_id.into(),
-        phone: None,
-        telegram_id: None,
-        name: Some(name.into()),
-    }
-    .into()
-}
-
-fn request(stream: &StreamId, expected: ExpectedVersion, name: &str) -> AppendRequest {
-    AppendRequest::new(EventMetadata::new(Source::Api, "test"))
-        .expect(stream, expected)
-        .event(stream, registered(stream.entity_id(), name))
-}
+use crate::support::{registered, request};
 
 #[sqlx::test(migrations = "../migrations")]
 async fn two_writers_with_the_same_expected_version_exactly_one_wins(pool: PgPool) {
@@ -205,103 +189,6 @@ async fn the_log_refuses_updates_and_deletes(pool: PgPool) {
     }
 }
 
-/// The feed must never hand out an event while an earlier-starting transaction that could still
-/// commit before it is open, and must never skip one. 200 rounds of random interleavings of
-/// open transactions, commits and rollbacks, with a reader polling in between.
-#[sqlx::test(migrations = "../migrations")]
-async fn the_feed_never_skips_a_late_commit(pool: PgPool) {
-    let store = EventStore::new(pool.clone());
-    let seed: u64 = rand::thread_rng().gen();
-    println!("gap test seed: {seed}");
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-
-    let mut reader = FeedPosition::START;
-    let mut handed_out: Vec<(i64, String, i64)> = Vec::new();
-    let mut committed: HashSet<i64> = HashSet::new();
-
-    for round in 0..200 {
-        let writers = rng.gen_range(2..=4);
-        let mut open = Vec::new();
-        for writer in 0..writers {
-            let mut transaction = pool.begin().await.unwrap();
-            let stream = StreamId::customer(&format!("r{round}-w{writer}"));
-            let events = rng.gen_range(1..=3);
-            let mut request = AppendRequest::new(EventMetadata::new(Source::Api, "gap"))
-                .expect(&stream, ExpectedVersion::NoStream);
-            for n in 0..events {
-                request.push_event(&stream, registered(stream.entity_id(), &format!("e{n}")));
-            }
-            let outcome = store.append_in(&mut transaction, &request).await.unwrap();
-            let positions: Vec<i64> = outcome.appended().iter().map(|e| e.position).collect();
-            open.push((transaction, positions));
-            poll(&store, &mut reader, &mut handed_out, &committed).await;
-        }
-        open.shuffle(&mut rng);
-        for (transaction, positions) in open {
-            if rng.gen_bool(0.15) {
-                transaction.rollback().await.unwrap();
-            } else {
-                transaction.commit().await.unwrap();
-                committed.extend(positions);
-            }
-            poll(&store, &mut reader, &mut handed_out, &committed).await;
-        }
-    }
-    // Everything is committed now: reading on must drain the rest (once transactions of other
-    // databases on the cluster, which hold the horizon too, have finished).
-    let head = store.feed_head().await.unwrap();
-    while reader < head {
-        poll(&store, &mut reader, &mut handed_out, &committed).await;
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-
-    let delivered: HashSet<i64> = handed_out
-        .iter()
-        .map(|(position, _, _)| *position)
-        .collect();
-    assert_eq!(
-        delivered.len(),
-        handed_out.len(),
-        "no event handed out twice"
-    );
-    assert_eq!(
-        delivered, committed,
-        "every committed event handed out, nothing else"
-    );
-    let mut versions: BTreeMap<&str, i64> = BTreeMap::new();
-    for (_, stream, version) in &handed_out {
-        let previous = versions.insert(stream, *version).unwrap_or(0);
-        assert_eq!(*version, previous + 1, "stream {stream} in version order");
-    }
-}
-
-async fn poll(
-    store: &EventStore,
-    reader: &mut FeedPosition,
-    handed_out: &mut Vec<(i64, String, i64)>,
-    committed: &HashSet<i64>,
-) {
-    loop {
-        let batch = store.read_global_feed(*reader, 7).await.unwrap();
-        for event in &batch.events {
-            assert!(
-                committed.contains(&event.position),
-                "position {} handed out before its transaction committed",
-                event.position
-            );
-            handed_out.push((
-                event.position,
-                event.stream_id.to_string(),
-                event.stream_version,
-            ));
-        }
-        *reader = batch.end(*reader);
-        if batch.reached_horizon {
-            return;
-        }
-    }
-}
-
 /// The one-event, one-stream case takes a shortcut inside `ledger_append` (migration 0006);
 /// every expected-version rule must still hold on it, including the fallbacks to the general
 /// path (a stream row left at version 0, a missing stream with an exact expectation).
@@ -462,147 +349,4 @@ async fn concurrent_first_appends_to_a_new_stream_all_land_in_order(pool: PgPool
         );
         assert_eq!(store.stream_version(&stream).await.unwrap(), 8);
     }
-}
-
-/// The feed orders by transaction id, so a stream's versions must come from transactions in
-/// id order. A transaction that took its id early (it wrote elsewhere first) and then waited for
-/// a stream a younger transaction was writing would otherwise put version 2 in the feed before
-/// version 1, and every projector would stop at the gap. The store refuses such an append with
-/// a retryable error; the retry runs in a new, younger transaction and lands in order.
-#[sqlx::test(migrations = "../migrations")]
-async fn a_stream_takes_versions_only_in_transaction_order(pool: PgPool) {
-    let store = EventStore::new(pool.clone());
-    let contested = StreamId::customer("contested");
-    let younger_write = request(&contested, ExpectedVersion::NoStream, "v1");
-    let older_write = request(&contested, ExpectedVersion::Any, "v2");
-    let error = older_writes_behind_younger(&pool, &younger_write, move |store, older| {
-        Box::pin(async move { store.append_in(older, &older_write).await.map(drop) })
-    })
-    .await;
-    assert!(error.is_retryable(), "the refusal is retryable: {error}");
-
-    let retried = store
-        .append(&request(&contested, ExpectedVersion::Any, "v2"))
-        .await
-        .unwrap();
-    assert_eq!(retried.appended()[0].stream_version, 2);
-    // Read the whole feed (transactions of other test databases on the cluster hold the
-    // horizon back for a moment).
-    let head = store.feed_head().await.unwrap();
-    let (mut reader, mut versions) = (FeedPosition::START, Vec::new());
-    while reader < head {
-        let batch = store.read_global_feed(reader, 100).await.unwrap();
-        versions.extend(
-            batch
-                .events
-                .iter()
-                .filter(|event| event.stream_id == contested)
-                .map(|event| event.stream_version),
-        );
-        reader = batch.end(reader);
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    assert_eq!(
-        versions,
-        [1, 2],
-        "the feed hands out the stream in version order"
-    );
-}
-
-/// The same rule on the batch path: streams locked with `lock_streams` and written with
-/// `append_locked` by a transaction that waited behind a younger writer.
-#[sqlx::test(migrations = "../migrations")]
-async fn a_locked_bulk_append_also_keeps_transaction_order(pool: PgPool) {
-    let store = EventStore::new(pool.clone());
-    let contested = StreamId::customer("contested");
-    store
-        .append(&request(&contested, ExpectedVersion::NoStream, "v1"))
-        .await
-        .unwrap();
-    let younger_write = request(&contested, ExpectedVersion::Exact(1), "v2");
-    let target = contested.clone();
-    let error = older_writes_behind_younger(&pool, &younger_write, move |store, older| {
-        let contested = target;
-        Box::pin(async move {
-            let versions = store
-                .lock_streams(older, std::slice::from_ref(&contested))
-                .await?;
-            let locked = BTreeMap::from([(contested.clone(), versions[0])]);
-            let event = ledger_events::store::LockedEvent {
-                stream: contested.clone(),
-                stream_version: versions[0] + 1,
-                event: registered(contested.entity_id(), "v3"),
-                idempotency: None,
-            };
-            let metadata = EventMetadata::new(Source::Api, "test");
-            store
-                .append_locked(older, &locked, &[event], &metadata)
-                .await
-                .map(drop)
-        })
-    })
-    .await;
-    assert!(error.is_retryable(), "the refusal is retryable: {error}");
-    assert_eq!(store.stream_version(&contested).await.unwrap(), 2);
-}
-
-/// Plays the interleaving: an older transaction takes its id by writing elsewhere; a younger
-/// one makes `younger_write` and keeps its locks; the older one starts `older_write`, which
-/// waits for them; the younger one commits. Returns the error the older write must end with.
-async fn older_writes_behind_younger<F>(
-    pool: &PgPool,
-    younger_write: &AppendRequest,
-    older_write: F,
-) -> AppendError
-where
-    F: for<'a> FnOnce(
-            &'a EventStore,
-            &'a mut sqlx::PgConnection,
-        ) -> futures::future::BoxFuture<'a, Result<(), AppendError>>
-        + Send
-        + 'static,
-{
-    let store = EventStore::new(pool.clone());
-    let mut older = pool.begin().await.unwrap();
-    let elsewhere = StreamId::customer("elsewhere");
-    store
-        .append_in(
-            &mut older,
-            &request(&elsewhere, ExpectedVersion::NoStream, "first"),
-        )
-        .await
-        .unwrap();
-    let mut younger = pool.begin().await.unwrap();
-    store.append_in(&mut younger, younger_write).await.unwrap();
-
-    let waiting = {
-        let store = store.clone();
-        tokio::spawn(async move {
-            let result = older_write(&store, &mut older).await;
-            (older, result)
-        })
-    };
-    wait_until_a_backend_waits_for_a_lock(pool).await;
-    younger.commit().await.unwrap();
-    let (older, result) = waiting.await.unwrap();
-    older.rollback().await.unwrap();
-    result.expect_err("an older transaction must not write behind a younger one")
-}
-
-/// Returns once some backend of this database is blocked on a lock.
-async fn wait_until_a_backend_waits_for_a_lock(pool: &PgPool) {
-    for _ in 0..500 {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity \
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        )
-        .fetch_one(pool)
-        .await
-        .unwrap();
-        if waiting > 0 {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("no backend started waiting for a lock within 5 s");
 }
