@@ -1,6 +1,8 @@
-//! Names of ledger accounts (DESIGN §4). One function per kind, so no code spells an account
-//! name by hand. Sign convention: balances are debits minus credits; liabilities we owe (a
-//! customer's cashback) therefore carry negative raw balances, shown positive to people.
+//! Names of ledger accounts (`customer:<id>:cashback:<currency>`, `order:<id>:receivable`,
+//! `store:<id>:cashback_issued`, ...): the accounts double-entry postings move money between.
+//! One function per kind, so no code spells an account name by hand. Sign convention: balances
+//! are debits minus credits; liabilities we owe (a customer's cashback) therefore carry negative
+//! raw balances, shown positive to people.
 
 use crate::money::Currency;
 

@@ -1,4 +1,5 @@
-//! Double-entry postings (DESIGN §4).
+//! Double-entry postings: lines of (account, debit or credit, amount, currency); an account's
+//! balance is the sum of its postings.
 //!
 //! Every event that moves money carries a [`Postings`] set. Its invariant — debits equal credits
 //! in every currency, every amount positive — is checked when the set is built *and* when it is

@@ -1,4 +1,6 @@
-//! Stream naming: `<type>-<id>`, one stream per consistency boundary (DESIGN §3).
+//! Stream naming: `<type>-<id>`, one stream per consistency boundary (an order, a customer, a
+//! customer's cashback, a gateway transaction): what one command must decide atomically lives in
+//! one stream and is protected by its expected version.
 
 use std::fmt;
 

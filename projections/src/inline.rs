@@ -1,7 +1,7 @@
 //! Inline projections: applied inside the append transaction, so the next command sees them at
-//! once. Only where a write must read its own result (DESIGN §5): lookup indexes and cashback
-//! balances. They are the same [`Projector`]s as the asynchronous ones, so the replay tool
-//! rebuilds them the same way.
+//! once. Only where a write must read its own result (everything else is asynchronous, so
+//! appends stay short): lookup indexes and cashback balances. They are the same [`Projector`]s
+//! as the asynchronous ones, so the replay tool rebuilds them the same way.
 
 use std::sync::Arc;
 

@@ -1,6 +1,7 @@
-//! The `ledger-replay` command line. Commands that are specified (specs/api.md §7) but not
-//! built yet are listed anyway, marked as planned, so `--help` shows where the tool is going
-//! and scripts get a distinct exit code instead of a usage error.
+//! The `ledger-replay` command line. Commands that are agreed with operators but not built yet
+//! (`rebuild`, `verify`, `balances`; docs/api.md, "Commands") are listed anyway, marked as
+//! planned, so `--help` shows where the tool is going and scripts get a distinct exit code
+//! instead of a usage error.
 
 use clap::{Parser, Subcommand};
 

@@ -1,4 +1,5 @@
-//! `ledger-replay`: inspect, rebuild and verify projections from the event log (specs/api.md §7).
+//! `ledger-replay`: inspect, rebuild and verify projections from the event log (docs/api.md,
+//! "Commands").
 //!
 //! - [`cli`]: the command line; `status` works, the other commands are listed as planned.
 //! - [`database`]: which database to open — `DATABASE_URL`, or the running embedded cluster of a

@@ -11,7 +11,7 @@ use ledger_replay::{database, status};
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(name) = cli.command.planned_name() {
-        eprintln!("ledger-replay {name}: not implemented yet (planned; see specs/api.md §7)");
+        eprintln!("ledger-replay {name}: not implemented yet (planned; see docs/api.md)");
         return ExitCode::from(EXIT_NOT_IMPLEMENTED);
     }
     match run(cli.command).await {

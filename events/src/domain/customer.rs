@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CustomerRegistered {
     pub customer_id: String,
-    /// Normalised digits only (see the phone rules in `specs/onec.md`).
+    /// Normalised digits only: `7` + 10 digits (Russia) or `998` + 9 digits (Uzbekistan).
     #[serde(default)]
     pub phone: Option<String>,
     #[serde(default)]

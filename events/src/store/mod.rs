@@ -1,4 +1,6 @@
-//! The PostgreSQL event store (DESIGN §2).
+//! The PostgreSQL event store: `streams` and an append-only `events` log, appended to atomically
+//! across several streams with expected versions and idempotency keys, and read per stream or as
+//! the commit-ordered global feed (README, "Architecture in one page").
 //!
 //! All writes go through the SQL function `ledger_append` (migrations/0001, with the one-event
 //! fast path of migrations/0006), so the
