@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, Executor, PgPool};
 
-const ADMIN: &str = "bench-admin-token";
+const ADMIN: &str = "bench-admin-token-0a1b2c3d4e";
 const CUSTOMERS: usize = 10_000;
 const RAW_BATCH_ROWS: usize = 100;
 const OUR_BATCH_ITEMS: usize = 1_000;
@@ -49,7 +49,7 @@ async fn main() -> anyhow::Result<()> {
 
     let pool =
         ledger::infra::database::connect(&scratch_url, (concurrency as u32 * 2).max(16)).await?;
-    let server = start_app(pool.clone()).await?;
+    let server = start_app(pool.clone(), concurrency).await?;
     let key = prepare(&server, &pool).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency * 2)
@@ -166,10 +166,12 @@ async fn drop_scratch_database(admin: PgConnectOptions, name: &str) -> anyhow::R
     Ok(())
 }
 
-async fn start_app(pool: PgPool) -> anyhow::Result<RunningServer> {
+async fn start_app(pool: PgPool, concurrency: usize) -> anyhow::Result<RunningServer> {
     let mut config = Config::defaults();
     config.listen = "127.0.0.1:0".parse()?;
     config.admin_token = Some(Secret::new(ADMIN));
+    // Every worker uploads with the same store key: let them all past the per-store limit.
+    config.limits.onec_batches_per_store = concurrency.max(1);
     app::start(config, pool).await
 }
 
