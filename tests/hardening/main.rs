@@ -6,6 +6,7 @@
 mod common;
 
 mod admin_token;
+mod metrics;
 mod overload;
 mod panics;
 mod timeouts;
