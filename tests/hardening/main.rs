@@ -10,3 +10,4 @@ mod metrics;
 mod overload;
 mod panics;
 mod timeouts;
+mod waiting_reads;
