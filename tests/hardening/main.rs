@@ -7,6 +7,7 @@ mod common;
 
 mod admin_token;
 mod metrics;
+mod onec_batches;
 mod overload;
 mod panics;
 mod timeouts;
