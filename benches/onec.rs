@@ -31,7 +31,7 @@ use sqlx::PgPool;
 
 use empty_database::EmptyDatabase;
 
-const ADMIN: &str = "bench-admin-token";
+const ADMIN: &str = "bench-admin-token-0a1b2c3d4e";
 /// Customers registered before the load; operations are spread over all of them.
 const CUSTOMERS: usize = 10_000;
 const RAW_BATCH_ROWS: usize = 100;
@@ -64,7 +64,11 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(url: &str, concurrency: usize, phase: Duration) -> anyhow::Result<()> {
     let pool = ledger::infra::database::connect(url, (concurrency as u32 * 2).max(16)).await?;
-    let server = in_process_app::start(pool.clone(), ADMIN, |_| {}).await?;
+    // Every worker uploads with the same store key: let them all past the per-store limit.
+    let server = in_process_app::start(pool.clone(), ADMIN, |config| {
+        config.limits.onec_batches_per_store = concurrency.max(1);
+    })
+    .await?;
     let key = setup::prepare(&server, &pool).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency * 2)

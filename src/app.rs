@@ -2,13 +2,11 @@
 //! router, registers their gauges, starts their background jobs and the projectors, and owns
 //! the lifecycle of a running server, started the same way by `ledger serve` and by the tests.
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use axum::Router;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -16,6 +14,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::http::connection_watch::ConnectionTimeouts;
 use crate::infra::database;
 use crate::infra::projection_runtime::{self, ProjectionGauges};
 use crate::state::AppState;
@@ -33,9 +32,10 @@ pub struct RunningServer {
     background: JoinSet<()>,
 }
 
-/// Applies migrations, binds `config.listen` (port 0 picks a free one), starts the projectors,
-/// background jobs and the HTTP server.
+/// Checks the settings, applies migrations, binds `config.listen` (port 0 picks a free one),
+/// starts the projectors, background jobs and the HTTP server.
 pub async fn start(config: Config, pool: PgPool) -> anyhow::Result<RunningServer> {
+    config.validate()?;
     database::migrate(&pool).await?;
     let listener = TcpListener::bind(config.listen)
         .await
@@ -64,17 +64,18 @@ pub async fn start(config: Config, pool: PgPool) -> anyhow::Result<RunningServer
     onec::monitoring::spawn(&mut background, state.clone(), shutdown.clone());
 
     let router = http::router::build(state.clone(), area_routes());
-    // Small request/response exchanges: never let Nagle's algorithm hold a reply back.
-    let listener = listener.tap_io(|connection| {
-        if let Err(error) = connection.set_nodelay(true) {
-            tracing::warn!(%error, "could not set TCP_NODELAY on a connection");
-        }
-    });
-    let server = tokio::spawn(
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .into_future(),
-    );
+    let limits = &state.config.limits;
+    let timeouts = ConnectionTimeouts {
+        header: limits.header_timeout,
+        request: limits.request_timeout,
+        idle: limits.idle_timeout,
+    };
+    let server = tokio::spawn(http::server::serve(
+        listener,
+        router,
+        timeouts,
+        shutdown.clone(),
+    ));
     tracing::info!(%address, "ledger is listening");
     Ok(RunningServer {
         address,

@@ -7,6 +7,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use ledger_events::Currency;
@@ -73,6 +74,29 @@ pub struct Config {
     pub sync_alert_hours: u32,
     pub order_ttl_hours: u32,
     pub fx_rates_url: String,
+    pub limits: Limits,
+}
+
+/// Shortest `LEDGER_ADMIN_TOKEN` accepted: a bootstrap token with every scope must not be
+/// guessable.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 24;
+
+/// Time-outs and concurrency limits that keep slow, stalled or flooding clients from holding the
+/// server's connections, tasks and database pool.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// A connection must deliver a request's line and headers within this, once it started one.
+    pub header_timeout: Duration,
+    /// A request must be answered within this (body read included): 408 `request_timeout`.
+    pub request_timeout: Duration,
+    /// A keep-alive connection with no request under way is closed after this.
+    pub idle_timeout: Duration,
+    /// Requests handled at once; beyond it, 503 `overloaded` at once.
+    pub max_concurrent_requests: usize,
+    /// `?min_position` reads waiting for a projection at once; beyond it, 503 `overloaded`.
+    pub max_waiting_reads: usize,
+    /// 1C batches of one store handled at once; beyond it, 429 `too_many_requests`.
+    pub onec_batches_per_store: usize,
 }
 
 /// Where configuration values come from: the environment first, then the file.
@@ -139,7 +163,7 @@ impl Config {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(Config {
+        let config = Config {
             listen,
             database_url: sources.non_empty("DATABASE_URL").map(Secret::new),
             data_dir: PathBuf::from(
@@ -168,7 +192,25 @@ impl Config {
             fx_rates_url: sources
                 .non_empty("LEDGER_FX_RATES_URL")
                 .unwrap_or_else(|| "https://cbu.uz/uz/arkhiv-kursov-valyut/json/".into()),
-        })
+            limits: limits(sources)?,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Refuses settings the server must not run with. `app::start` checks again, for
+    /// configurations built in code.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(token) = &self.admin_token {
+            let length = token.expose().chars().count();
+            if length < MIN_ADMIN_TOKEN_CHARS {
+                bail!(
+                    "LEDGER_ADMIN_TOKEN is {length} characters long; it must have at least \
+                     {MIN_ADMIN_TOKEN_CHARS}. Make one with `openssl rand -hex 32`"
+                );
+            }
+        }
+        Ok(())
     }
 
     /// A configuration with every default and no file or environment (tests build on it).
@@ -182,6 +224,29 @@ impl Config {
         })
         .expect("defaults are valid")
     }
+}
+
+fn limits(sources: &Sources) -> anyhow::Result<Limits> {
+    let seconds = |name: &str, default: u64| -> anyhow::Result<Duration> {
+        match sources.parsed(name, default)? {
+            0 => bail!("{name} must be at least 1 (seconds)"),
+            seconds => Ok(Duration::from_secs(seconds)),
+        }
+    };
+    let count = |name: &str, default: usize| -> anyhow::Result<usize> {
+        match sources.parsed(name, default)? {
+            0 => bail!("{name} must be at least 1"),
+            count => Ok(count),
+        }
+    };
+    Ok(Limits {
+        header_timeout: seconds("LEDGER_HEADER_TIMEOUT_S", 10)?,
+        request_timeout: seconds("LEDGER_REQUEST_TIMEOUT_S", 30)?,
+        idle_timeout: seconds("LEDGER_IDLE_TIMEOUT_S", 60)?,
+        max_concurrent_requests: count("LEDGER_MAX_CONCURRENT_REQUESTS", 512)?,
+        max_waiting_reads: count("LEDGER_MAX_WAITING_READS", 64)?,
+        onec_batches_per_store: count("LEDGER_ONEC_BATCHES_PER_STORE", 2)?,
+    })
 }
 
 fn crystalpay(sources: &Sources) -> Option<CrystalPayConfig> {
@@ -294,6 +359,34 @@ mod tests {
             .to_string();
         assert!(error.contains("LEDGER_CASHBACK_RATE"), "{error}");
         assert!(from_file(&[("cashback_rate", "1.5")]).is_err());
+    }
+
+    #[test]
+    fn limits_have_defaults_and_refuse_zero() {
+        let limits = from_file(&[]).unwrap().limits;
+        assert_eq!(limits.header_timeout, Duration::from_secs(10));
+        assert_eq!(limits.max_concurrent_requests, 512);
+        let limits = from_file(&[("request_timeout_s", "3")]).unwrap().limits;
+        assert_eq!(limits.request_timeout, Duration::from_secs(3));
+        let error = from_file(&[("idle_timeout_s", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("LEDGER_IDLE_TIMEOUT_S"), "{error}");
+    }
+
+    #[test]
+    fn a_short_admin_token_is_refused_with_a_way_to_make_one() {
+        let error = from_file(&[("admin_token", "too-short")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("LEDGER_ADMIN_TOKEN"), "{error}");
+        assert!(error.contains("openssl rand -hex 32"), "{error}");
+        assert!(
+            !error.contains("too-short"),
+            "the token itself is never shown: {error}"
+        );
+        let long = "a".repeat(MIN_ADMIN_TOKEN_CHARS);
+        assert!(from_file(&[("admin_token", long.as_str())]).is_ok());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use ledger_projections::{InlineProjections, ProgressBoard};
 use sqlx::PgPool;
 
 use crate::config::Config;
+use crate::infra::admission::Admission;
 use crate::infra::fx_rates::RateCache;
 use crate::infra::metrics::Metrics;
 use crate::infra::projection_runtime::AppendSignal;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub inline: InlineProjections,
     pub board: ProgressBoard,
     pub metrics: Arc<Metrics>,
+    /// How many requests, waiting reads and 1C batches may run at once.
+    pub admission: Arc<Admission>,
     /// For calls out (rate source, gateways); every call has a timeout.
     pub http_client: reqwest::Client,
     pub fx: Arc<RateCache>,
@@ -41,6 +44,7 @@ impl AppState {
             .build()
             .context("building the HTTP client")?;
         Ok(AppState {
+            admission: Arc::new(Admission::new(&config.limits)),
             fx: Arc::new(RateCache::new(
                 config.fx_rates_url.clone(),
                 http_client.clone(),

@@ -18,7 +18,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-const ADMIN: &str = "crash-test-admin-token";
+const ADMIN: &str = "crash-test-admin-token-0123";
 const CUSTOMERS: usize = 50;
 const ITEMS: usize = 1_000;
 /// The child server's sessions carry this name, so the test can tell them apart from its own.

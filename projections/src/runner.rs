@@ -27,8 +27,9 @@ use uuid::Uuid;
 use crate::checkpoint::{self, Advance};
 use crate::projector::{ProjectionError, Projector};
 
-/// First key of the advisory locks held by runners (the second is the projector name's hash).
-const RUNNER_LOCK_NAMESPACE: i32 = 0x4c45_4447; // "LEDG"
+/// First key of the advisory locks held by runners (the second is `hashtext(projector name)`).
+/// Public so that tests and operators' tools can hold a projector back by holding its lock.
+pub const RUNNER_LOCK_NAMESPACE: i32 = 0x4c45_4447; // "LEDG"
 
 #[derive(Clone, Debug)]
 pub struct RunnerConfig {

@@ -1,4 +1,9 @@
 //! `?min_position=N` on projected reads (read-your-writes, `docs/api.md`, "Conventions").
+//!
+//! A position beyond the log's head answers 409 `not_caught_up` at once. A read that has to wait
+//! takes one of `LEDGER_MAX_WAITING_READS` slots; when none is free it answers 503 `overloaded`
+//! (with `Retry-After`) at once — the server is busy, the client's write is not lost — so waiting
+//! reads stay bounded and cannot take the pool connections writes need.
 
 use std::time::Duration;
 
@@ -62,10 +67,14 @@ pub async fn caught_up(
         projection,
         min_position.0,
         MAX_WAIT,
+        || state.admission.try_waiting_read(),
     )
     .await
     .map_err(|error| match error {
         WaitError::NotCaughtUp { min_position, .. } => ApiError::NotCaughtUp { min_position },
+        WaitError::TooManyWaiters => ApiError::Overloaded {
+            what: "reads waiting for projections",
+        },
         WaitError::Database(error) => error.into(),
     })
 }

@@ -4,7 +4,8 @@
 //! (`field`, `status`, `balance`, ...) that are added to the same JSON object. Internal errors
 //! are logged with the request's id and never shown.
 
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
@@ -67,13 +68,28 @@ pub enum ApiError {
     /// 413
     #[error("the request body is too large (limit: 1 MiB; 16 MiB for 1C batches)")]
     PayloadTooLarge,
+    /// 408: the request was not received and answered within the whole-request time-out.
+    #[error("the request was not completed within {seconds} s")]
+    RequestTimeout { seconds: u64 },
+    /// 429 with `Retry-After`: this caller already has as much work in flight as it may.
+    #[error("{message}")]
+    TooManyRequests { message: String },
+    /// 503 with `Retry-After`: the server is at its limit; shed at once rather than queued.
+    #[error("the server is handling as many {what} as it may; retry shortly")]
+    Overloaded { what: &'static str },
     /// 503
     #[error("{message}")]
     FxUnavailable { message: String },
+    /// 500 `internal`: a handler panicked; the panic is logged with the request id.
+    #[error("internal error (a handler panicked)")]
+    Panicked,
     /// 500: logged, never detailed to the client.
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
 }
+
+/// Seconds a shed or throttled client is asked to wait (`Retry-After`).
+pub const RETRY_AFTER_SECONDS: u64 = 1;
 
 impl ApiError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -112,8 +128,22 @@ impl ApiError {
             }
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::FxUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Overloaded { .. } | ApiError::FxUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Panicked | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// `Retry-After` seconds, for answers that ask the client to come back.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::TooManyRequests { .. } | ApiError::Overloaded { .. } => {
+                Some(RETRY_AFTER_SECONDS)
+            }
+            _ => None,
         }
     }
 
@@ -135,15 +165,20 @@ impl ApiError {
             ApiError::ExceedsRemaining { .. } => "exceeds_remaining",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::RequestTimeout { .. } => "request_timeout",
+            ApiError::TooManyRequests { .. } => "too_many_requests",
+            ApiError::Overloaded { .. } => "overloaded",
             ApiError::FxUnavailable { .. } => "fx_unavailable",
-            ApiError::Internal(_) => "internal",
+            ApiError::Panicked | ApiError::Internal(_) => "internal",
         }
     }
 
     /// The JSON object answered: `{error, message, ...details}`.
     pub fn body(&self) -> Map<String, Value> {
         let message = match self {
-            ApiError::Internal(_) => "internal error; the server log has the details".to_owned(),
+            ApiError::Panicked | ApiError::Internal(_) => {
+                "internal error; the server log has the details".to_owned()
+            }
             other => other.to_string(),
         };
         let mut body = Map::new();
@@ -185,7 +220,13 @@ impl IntoResponse for ApiError {
                 "internal error answering a request"
             );
         }
-        (self.status(), Json(Value::Object(self.body()))).into_response()
+        let mut response = (self.status(), Json(Value::Object(self.body()))).into_response();
+        if let Some(seconds) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -266,6 +307,22 @@ mod tests {
         assert_eq!(body["requested"], "7.00");
         assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert!(body["message"].as_str().unwrap().contains("7.00"));
+    }
+
+    #[test]
+    fn shed_and_throttled_answers_say_when_to_retry() {
+        for error in [
+            ApiError::Overloaded { what: "requests" },
+            ApiError::TooManyRequests {
+                message: "busy".into(),
+            },
+        ] {
+            let response = error.into_response();
+            assert!(response.headers().contains_key(RETRY_AFTER));
+        }
+        let response = ApiError::RequestTimeout { seconds: 30 }.into_response();
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        assert!(!response.headers().contains_key(RETRY_AFTER));
     }
 
     #[test]

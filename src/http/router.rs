@@ -1,5 +1,6 @@
 //! Wraps the areas' routes (joined by `app.rs`) in the shared layers: request ids, tracing
-//! spans, metrics, the body size limit, and JSON answers for unknown routes. Knows no area.
+//! spans, metrics, panics answered as JSON, load shedding, the whole-request time-out, the body
+//! size limit, and JSON answers for unknown routes. Knows no area.
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
@@ -10,13 +11,18 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use super::error::ApiError;
-use super::{health, metrics, openapi};
+use super::{guards, health, metrics, openapi};
 use crate::state::AppState;
 
 /// Default request body limit (1 MiB); the 1C batch route raises its own.
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
 
-/// The whole router: the plumbing's own routes, `areas`, and the shared layers.
+/// The whole router: the plumbing's own routes, `areas`, and the shared layers. Tests build it
+/// around routes of their own (a handler that panics) to check what every route gets.
+///
+/// Layers, outermost first: request id and tracing span; metrics (so shed, timed-out and
+/// panicked requests are counted); panics → 500; load shedding; the time-out; the body limit.
+/// They wrap each route (after routing), so the metrics see the matched route's template.
 pub fn build(state: AppState, areas: Router<AppState>) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
@@ -28,6 +34,12 @@ pub fn build(state: AppState, areas: Router<AppState>) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guards::time_limit,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), guards::shed_load))
+        .layer(middleware::from_fn(guards::answer_panics))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(
             ServiceBuilder::new()

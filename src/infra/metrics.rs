@@ -3,18 +3,30 @@
 //!
 //! The registry knows no area. An area that has something to report (the 1C stores' staleness,
 //! the projections' lag) implements [`GaugeSource`] and `app.rs` registers it at start; the
-//! `/metrics` handler in `http::metrics` only asks every source and writes the text format.
+//! `/metrics` handler in `http::metrics` writes the request counters and the sources' gauges.
+//!
+//! Two things keep `/metrics` cheap and bounded whatever clients do:
+//! - every label value comes from a closed set (the caller maps methods and routes to one), so
+//!   invented methods or random paths never create new series;
+//! - a source's gauges (database queries) are cached for [`GAUGE_CACHE_TTL`], so a scrape storm
+//!   costs one query set per interval, not one per scrape.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// Upper bounds (seconds) of the request-latency histogram buckets.
 const LATENCY_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
+
+/// How long a source's gauges are reused before it is asked again.
+pub const GAUGE_CACHE_TTL: Duration = Duration::from_secs(5);
 
 /// What a gauge source returns: its gauge families, read at scrape time.
 pub type GaugeFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<Vec<Gauge>>> + Send + 'a>>;
@@ -26,11 +38,20 @@ pub trait GaugeSource: Send + Sync {
     fn collect(&self) -> GaugeFuture<'_>;
 }
 
-#[derive(Default)]
+/// One request-counter series: method and route from closed sets, and the status code.
+type RequestSeries = (&'static str, String, u16);
+
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    requests: Mutex<BTreeMap<RequestSeries, u64>>,
     latency: Mutex<Histogram>,
-    sources: RwLock<Vec<Arc<dyn GaugeSource>>>,
+    sources: RwLock<Vec<Arc<CachedSource>>>,
+    gauge_ttl: Duration,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::with_gauge_ttl(GAUGE_CACHE_TTL)
+    }
 }
 
 #[derive(Default)]
@@ -40,21 +61,40 @@ struct Histogram {
     sum_seconds: f64,
 }
 
+/// A source with its last rendering. The lock is held while the source is asked, so scrapes
+/// arriving meanwhile wait for that one answer instead of each querying the database.
+struct CachedSource {
+    source: Arc<dyn GaugeSource>,
+    last: tokio::sync::Mutex<Option<(Instant, String)>>,
+}
+
 impl Metrics {
+    pub fn with_gauge_ttl(gauge_ttl: Duration) -> Self {
+        Metrics {
+            requests: Mutex::default(),
+            latency: Mutex::default(),
+            sources: RwLock::default(),
+            gauge_ttl,
+        }
+    }
+
     pub fn register(&self, source: Arc<dyn GaugeSource>) {
-        self.sources.write().expect("metrics lock").push(source);
+        self.sources
+            .write()
+            .expect("metrics lock")
+            .push(Arc::new(CachedSource {
+                source,
+                last: tokio::sync::Mutex::new(None),
+            }));
     }
 
-    pub fn sources(&self) -> Vec<Arc<dyn GaugeSource>> {
-        self.sources.read().expect("metrics lock").clone()
-    }
-
-    pub fn record_request(&self, method: &str, status: u16, seconds: f64) {
+    /// Counts one answered request. `method` and `route` must come from closed sets.
+    pub fn record_request(&self, method: &'static str, route: &str, status: u16, seconds: f64) {
         *self
             .requests
             .lock()
             .expect("metrics lock")
-            .entry((method.to_owned(), status))
+            .entry((method, route.to_owned(), status))
             .or_default() += 1;
         let mut latency = self.latency.lock().expect("metrics lock");
         for (bucket, bound) in latency.buckets.iter_mut().zip(LATENCY_BUCKETS) {
@@ -69,11 +109,13 @@ impl Metrics {
     pub fn write_requests(&self, out: &mut String) {
         out.push_str("# HELP ledger_http_requests_total HTTP requests answered.\n");
         out.push_str("# TYPE ledger_http_requests_total counter\n");
-        for ((method, status), count) in self.requests.lock().expect("metrics lock").iter() {
-            let _ = writeln!(
-                out,
-                "ledger_http_requests_total{{method=\"{method}\",status=\"{status}\"}} {count}"
-            );
+        for ((method, route, status), count) in self.requests.lock().expect("metrics lock").iter() {
+            let labels = render_labels(&[
+                ("method", method.to_string()),
+                ("route", route.clone()),
+                ("status", status.to_string()),
+            ]);
+            let _ = writeln!(out, "ledger_http_requests_total{{{labels}}} {count}");
         }
         let latency = self.latency.lock().expect("metrics lock");
         out.push_str("# HELP ledger_http_request_duration_seconds Time to answer a request.\n");
@@ -92,14 +134,50 @@ impl Metrics {
             latency.count, latency.sum_seconds, latency.count
         );
     }
+
+    /// Every source's gauges, asked at most once per cache interval. A failing source is logged
+    /// and reported as a comment line (the failure is cached too, so an outage is not hammered).
+    pub async fn write_gauges(&self, out: &mut String) {
+        let sources = self.sources.read().expect("metrics lock").clone();
+        for cached in sources {
+            let mut last = cached.last.lock().await;
+            let fresh = last
+                .as_ref()
+                .is_some_and(|(asked, _)| asked.elapsed() < self.gauge_ttl);
+            if !fresh {
+                *last = Some((Instant::now(), render_source(cached.source.as_ref()).await));
+            }
+            if let Some((_, text)) = last.as_ref() {
+                out.push_str(text);
+            }
+        }
+    }
 }
+
+async fn render_source(source: &dyn GaugeSource) -> String {
+    let mut text = String::new();
+    match source.collect().await {
+        Ok(gauges) => gauges.iter().for_each(|gauge| gauge.write(&mut text)),
+        Err(error) => {
+            tracing::warn!(
+                source = source.name(),
+                error = format!("{error:#}"),
+                "metrics: a gauge source failed"
+            );
+            let _ = writeln!(text, "# {} gauges unavailable", source.name());
+        }
+    }
+    text
+}
+
+/// A sample's labels: names are ours, values may come from data and are escaped when written.
+pub type Labels = Vec<(&'static str, String)>;
 
 /// A gauge family written at scrape time.
 pub struct Gauge {
     pub name: &'static str,
     pub help: &'static str,
-    /// (labels as `key="value",...`, value)
-    pub samples: Vec<(String, f64)>,
+    pub samples: Vec<(Labels, f64)>,
 }
 
 impl Gauge {
@@ -108,7 +186,7 @@ impl Gauge {
         Gauge {
             name,
             help,
-            samples: vec![(String::new(), value)],
+            samples: vec![(Labels::new(), value)],
         }
     }
 
@@ -122,8 +200,101 @@ impl Gauge {
             if labels.is_empty() {
                 let _ = writeln!(out, "{} {value}", self.name);
             } else {
-                let _ = writeln!(out, "{}{{{labels}}} {value}", self.name);
+                let _ = writeln!(out, "{}{{{}}} {value}", self.name, render_labels(labels));
             }
         }
+    }
+}
+
+/// `name="value",...` with each value escaped as the text format requires.
+fn render_labels(labels: &[(&'static str, String)]) -> String {
+    labels
+        .iter()
+        .map(|(name, value)| format!("{name}=\"{}\"", escape_label_value(value)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Backslash, double quote and line feed escaped, so a value cannot end its label or its line.
+pub fn escape_label_value(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for character in value.chars() {
+        match character {
+            '\\' => escaped.push_str("\\\\"),
+            '"' => escaped.push_str("\\\""),
+            '\n' => escaped.push_str("\\n"),
+            other => escaped.push(other),
+        }
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn label_values_cannot_break_out_of_their_quotes() {
+        assert_eq!(
+            escape_label_value("a\\b\"c\nd"),
+            "a\\\\b\\\"c\\nd",
+            "backslash, quote and newline are escaped"
+        );
+        let gauge = Gauge {
+            name: "ledger_test",
+            help: "test",
+            samples: vec![(vec![("store", "evil\"} 1\nfake 2".into())], 1.0)],
+        };
+        let mut out = String::new();
+        gauge.write(&mut out);
+        assert!(
+            out.contains("ledger_test{store=\"evil\\\"} 1\\nfake 2\"} 1"),
+            "{out}"
+        );
+        assert_eq!(out.lines().count(), 3, "no line was injected: {out}");
+    }
+
+    struct CountingSource(AtomicUsize);
+
+    impl GaugeSource for CountingSource {
+        fn name(&self) -> &'static str {
+            "counting"
+        }
+
+        fn collect(&self) -> GaugeFuture<'_> {
+            Box::pin(async move {
+                let calls = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+                Ok(vec![Gauge::single("ledger_calls", "calls", calls as f64)])
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_scrape_storm_asks_each_source_once_per_interval() {
+        let metrics = Arc::new(Metrics::default());
+        let source = Arc::new(CountingSource(AtomicUsize::new(0)));
+        metrics.register(source.clone());
+        let scrapes: Vec<_> = (0..50)
+            .map(|_| {
+                let metrics = metrics.clone();
+                tokio::spawn(async move {
+                    let mut out = String::new();
+                    metrics.write_gauges(&mut out).await;
+                    out
+                })
+            })
+            .collect();
+        for scrape in scrapes {
+            assert!(scrape.await.unwrap().contains("ledger_calls 1"));
+        }
+        assert_eq!(source.0.load(Ordering::SeqCst), 1);
+
+        tokio::time::advance(GAUGE_CACHE_TTL).await;
+        let mut out = String::new();
+        metrics.write_gauges(&mut out).await;
+        assert!(out.contains("ledger_calls 2"), "{out}");
+        assert_eq!(source.0.load(Ordering::SeqCst), 2);
     }
 }

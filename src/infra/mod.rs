@@ -1,8 +1,9 @@
 //! Infrastructure with no business knowledge: the database connection and migrations, the
-//! projector runtime, the metrics registry, the exchange-rate source, API tokens and security
-//! primitives.
+//! projector runtime, the metrics registry, admission limits, the exchange-rate source, API
+//! tokens and security primitives.
 //! Nothing here imports a business area or the application state.
 
+pub mod admission;
 pub mod database;
 pub mod fx_rates;
 pub mod metrics;

@@ -150,7 +150,7 @@ impl GaugeSource for ProjectionGauges {
                 help,
                 samples: statuses
                     .iter()
-                    .map(|status| (format!("projection=\"{}\"", status.name), value(status)))
+                    .map(|status| (vec![("projection", status.name.clone())], value(status)))
                     .collect(),
             };
             Ok(vec![

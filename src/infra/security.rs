@@ -17,6 +17,16 @@ pub fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
         == 0
 }
 
+/// Compares a configured secret with a presented one by their SHA-256 digests, in constant time:
+/// both sides are 32 bytes whatever their lengths, so the time taken reveals neither where they
+/// differ nor how long the secret is.
+pub fn secrets_match(expected: &str, presented: &str) -> bool {
+    constant_time_eq(
+        &Sha256::digest(expected.as_bytes()),
+        &Sha256::digest(presented.as_bytes()),
+    )
+}
+
 /// Hex SHA-256, the form in which credentials are stored and looked up. Our credentials are
 /// 256-bit random strings, so a fast unsalted hash is not guessable.
 pub fn sha256_hex(secret: &str) -> String {
@@ -40,6 +50,23 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
         assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn secrets_match_exactly_whatever_their_lengths() {
+        assert!(secrets_match(
+            "a-long-enough-admin-token",
+            "a-long-enough-admin-token"
+        ));
+        assert!(!secrets_match(
+            "a-long-enough-admin-token",
+            "a-long-enough-admin-toke"
+        ));
+        assert!(!secrets_match(
+            "a-long-enough-admin-token",
+            "a-long-enough-admin-tokeN"
+        ));
+        assert!(!secrets_match("a-long-enough-admin-token", ""));
     }
 
     #[test]

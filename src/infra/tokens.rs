@@ -7,7 +7,7 @@ use std::str::FromStr;
 use sqlx::{PgPool, Row};
 
 use crate::config::Secret;
-use crate::infra::security::{constant_time_eq, new_secret_token, sha256_hex};
+use crate::infra::security::{new_secret_token, secrets_match, sha256_hex};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Scope {
@@ -86,15 +86,15 @@ pub async fn create_token(pool: &PgPool, name: &str, scopes: &[Scope]) -> anyhow
     Ok(token)
 }
 
-/// Resolves a presented bearer token: the bootstrap admin token (constant-time compare), or a
-/// stored token found by its hash.
+/// Resolves a presented bearer token: the bootstrap admin token (compared by digest, so neither
+/// its bytes nor its length show in the time taken), or a stored token found by its hash.
 pub async fn authenticate(
     pool: &PgPool,
     admin_token: Option<&Secret>,
     presented: &str,
 ) -> Result<Option<ApiClient>, sqlx::Error> {
     if let Some(admin) = admin_token {
-        if constant_time_eq(admin.expose().as_bytes(), presented.as_bytes()) {
+        if secrets_match(admin.expose(), presented) {
             return Ok(Some(ApiClient {
                 name: "bootstrap admin".into(),
                 scopes: vec![Scope::Admin],

@@ -101,7 +101,7 @@ impl GaugeSource for StoreGauges {
                 help,
                 samples: stores
                     .iter()
-                    .map(|store| (format!("store=\"{}\"", store.store_id), value(store)))
+                    .map(|store| (vec![("store", store.store_id.clone())], value(store)))
                     .collect(),
             };
             Ok(vec![

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -141,13 +141,29 @@ async fn transaction(
     })
 }
 
+/// At most `LEDGER_ONEC_BATCHES_PER_STORE` batches of one store run at once: a register that
+/// re-sends its backlog on many connections gets 429 (nothing applied) instead of taking every
+/// pool connection. The slot is taken before the body (up to 16 MiB) is read.
 async fn batch(
     State(state): State<AppState>,
     store: StoreContext,
     request_id: RequestId,
-    JsonBody(body): JsonBody,
+    request: Request,
 ) -> Result<Json<Value>, ApiError> {
     let received = Instant::now();
+    let _slot = state
+        .admission
+        .onec_batches
+        .try_acquire(&store.store_id)
+        .ok_or_else(|| ApiError::TooManyRequests {
+            message: format!(
+                "store {} already has {} batches in progress; nothing was applied, retry when one \
+                 has been answered",
+                store.store_id,
+                state.admission.onec_batches.per_key()
+            ),
+        })?;
+    let JsonBody(body) = JsonBody::from_request(request, &state).await?;
     let items = match body.get("transactions") {
         Some(Value::Array(items)) => items,
         Some(_) => {

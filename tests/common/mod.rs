@@ -5,6 +5,7 @@
 
 pub mod onec;
 pub mod payme_caller;
+pub mod raw_http;
 
 use ledger::app::{self, RunningServer};
 use ledger::config::{Config, Secret};

@@ -6,13 +6,14 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use crate::common::onec::operation;
-use crate::common::spawn_app;
+use crate::common::spawn_app_with;
 use crate::support::{balance, customers_with_phones};
 
 /// The same 1,000-item batch posted by 8 connections at once: the balance is as if applied once.
 #[sqlx::test]
 async fn eight_concurrent_copies_of_a_batch_apply_once(pool: PgPool) {
-    let app = spawn_app(pool).await;
+    // The engine under 8 batches of one store at once: let them all past the per-store limit.
+    let app = spawn_app_with(pool, |config| config.limits.onec_batches_per_store = 8).await;
     let key = app.store_key("s1", "UZS", "UTC").await;
     let (phones, _) = customers_with_phones(&app, 1_000_000, 40).await;
     // 25 rounds over 40 customers; every fifth round is a debit of 3, the others accruals of
@@ -86,7 +87,8 @@ async fn concurrent_batches_over_shared_customers_all_reach_the_history(pool: Pg
         .connect_with((*pool.connect_options()).clone())
         .await
         .unwrap();
-    let app = spawn_app(pool).await;
+    // The engine under 8 batches of one store at once: let them all past the per-store limit.
+    let app = spawn_app_with(pool, |config| config.limits.onec_batches_per_store = 8).await;
     let key = app.store_key("s1", "UZS", "UTC").await;
     let (phones, customers) = customers_with_phones(&app, 2_000_000, 160).await;
     // Every other customer has a cashback stream already: chunks lock those first and then
