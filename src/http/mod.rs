@@ -5,6 +5,7 @@ pub mod auth;
 pub mod body;
 pub mod consistency;
 pub mod error;
+pub mod extract;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
