@@ -58,7 +58,7 @@ pub enum Rejection {
     /// An amount that is well-formed but does not fit (a total past the ledger's limit).
     #[error("{field}: {message}")]
     InvalidAmount { field: String, message: String },
-    /// A request the rules forbid although each field is well-formed on its own.
+    /// A request the rules forbid although each field is well-formed on its own (HTTP 422).
     #[error("{message}")]
     InvalidRequest { field: String, message: String },
     /// The exchange-rate source needed to price the order cannot be reached.

@@ -3,6 +3,11 @@
 //! Every amount inside the system is an `i64` count of the currency's minor unit (tiyin for UZS,
 //! kopecks for RUB, cents for USD, whole stars for Telegram's `XTR`). Decimal text exists only at
 //! the edges: parsing a client's `"150.00"` and printing it back. Floats never appear.
+//!
+//! Arithmetic here is checked: a scaled or summed amount that does not fit is an error the
+//! caller answers, never a panic or a wrap (clippy enforces it for this module).
+
+#![deny(clippy::arithmetic_side_effects)]
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,17 +17,34 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 /// Largest amount we accept in one field: 10^15 minor units (10 trillion UZS). Far above any real
-/// order, far below `i64::MAX`, so sums of many amounts cannot overflow.
+/// order, far below `i64::MAX`.
 pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000_000;
 
-/// An ISO 4217 currency code, or `XTR` (Telegram Stars).
+/// Largest balance an account may reach: 100 × [`MAX_AMOUNT_MINOR`]. An operation that would
+/// take a balance past it is refused, so running balances never approach `i64::MAX`.
+pub const MAX_BALANCE_MINOR: i64 = 100 * MAX_AMOUNT_MINOR;
+
+/// The currencies the ledger accepts in new orders and settings, with the digits of their minor
+/// unit: ISO 4217 codes, and `XTR` (Telegram Stars, whole units only).
+pub const KNOWN_CURRENCIES: [(&str, u32); 6] = [
+    ("UZS", 2),
+    ("RUB", 2),
+    ("USD", 2),
+    ("EUR", 2),
+    ("KZT", 2),
+    ("XTR", 0),
+];
+
+/// A currency code. New ones come from [`KNOWN_CURRENCIES`] ([`Currency::new`]); a code read
+/// back from the log or a table is taken as recorded ([`Currency::recorded`]), so a currency
+/// removed from the list later never makes history unreadable.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Currency(String);
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum MoneyError {
-    #[error("currency must be a three-letter upper-case ISO 4217 code (or XTR)")]
+    #[error("currency must be one of UZS, RUB, USD, EUR, KZT or XTR (Telegram Stars)")]
     InvalidCurrency,
     #[error(
         "amount must be a positive decimal with at most {max_fraction_digits} fractional digits"
@@ -31,9 +53,19 @@ pub enum MoneyError {
 }
 
 impl Currency {
+    /// A currency the ledger knows; anything else is refused.
     pub fn new(code: &str) -> Result<Self, MoneyError> {
-        let valid = code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase());
-        if valid {
+        if KNOWN_CURRENCIES.iter().any(|(known, _)| *known == code) {
+            Ok(Currency(code.to_owned()))
+        } else {
+            Err(MoneyError::InvalidCurrency)
+        }
+    }
+
+    /// A code as it was recorded: three upper-case letters, known today or not.
+    pub fn recorded(code: &str) -> Result<Self, MoneyError> {
+        let well_formed = code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase());
+        if well_formed {
             Ok(Currency(code.to_owned()))
         } else {
             Err(MoneyError::InvalidCurrency)
@@ -53,21 +85,21 @@ impl Currency {
         self.0 == "XTR"
     }
 
-    /// Digits after the decimal point of the minor unit. Our API allows at most two, so
-    /// currencies with three (BHD, KWD, ...) are still handled in hundredths.
+    /// Digits after the decimal point of the minor unit (a recorded code the ledger no longer
+    /// lists is read in hundredths).
     pub fn minor_unit_digits(&self) -> u32 {
-        const WHOLE_UNIT_CURRENCIES: [&str; 9] = [
-            "XTR", "JPY", "KRW", "VND", "CLP", "ISK", "PYG", "UGX", "XAF",
-        ];
-        if WHOLE_UNIT_CURRENCIES.contains(&self.0.as_str()) {
-            0
-        } else {
-            2
-        }
+        KNOWN_CURRENCIES
+            .iter()
+            .find(|(code, _)| *code == self.0)
+            .map_or(2, |(_, digits)| *digits)
     }
 
     fn minor_per_unit(&self) -> Decimal {
-        Decimal::from(10_i64.pow(self.minor_unit_digits()))
+        if self.minor_unit_digits() == 0 {
+            Decimal::ONE
+        } else {
+            Decimal::ONE_HUNDRED
+        }
     }
 
     /// Parses a client's amount (decimal text such as `"150.00"`) into minor units.
@@ -94,7 +126,7 @@ impl Currency {
         if value <= Decimal::ZERO {
             return None;
         }
-        let minor = value * self.minor_per_unit();
+        let minor = value.checked_mul(self.minor_per_unit())?;
         if minor.fract() != Decimal::ZERO {
             return None;
         }
@@ -124,7 +156,7 @@ impl Currency {
 impl TryFrom<String> for Currency {
     type Error = MoneyError;
     fn try_from(code: String) -> Result<Self, Self::Error> {
-        Currency::new(&code)
+        Currency::recorded(&code)
     }
 }
 
@@ -140,10 +172,20 @@ impl fmt::Display for Currency {
     }
 }
 
-/// `amount · rate`, rounded down to the currency's minor unit (cashback accrual rule).
-pub fn fraction_rounded_down(amount_minor: i64, rate: Decimal) -> i64 {
-    let product = Decimal::from(amount_minor) * rate;
-    product.floor().to_i64().unwrap_or(0).max(0)
+/// `amount · rate`, rounded down to the currency's minor unit (cashback accrual rule); None when
+/// the product does not fit.
+pub fn fraction_rounded_down(amount_minor: i64, rate: Decimal) -> Option<i64> {
+    let product = Decimal::from(amount_minor).checked_mul(rate)?;
+    Some(product.floor().to_i64()?.max(0))
+}
+
+/// `balance + change` when the result stays within ±[`MAX_BALANCE_MINOR`].
+pub fn balance_after(balance_minor: i64, change_minor: i64) -> Option<i64> {
+    balance_minor.checked_add(change_minor).filter(|after| {
+        after
+            .checked_abs()
+            .is_some_and(|size| size <= MAX_BALANCE_MINOR)
+    })
 }
 
 #[cfg(test)]
@@ -184,18 +226,45 @@ mod tests {
     }
 
     #[test]
-    fn currency_codes_are_validated() {
-        assert!(Currency::new("USD").is_ok());
-        for bad in ["usd", "US", "USDT", "U1D", ""] {
+    fn only_known_currencies_are_new_ones() {
+        for known in ["UZS", "RUB", "USD", "EUR", "KZT", "XTR"] {
+            assert!(Currency::new(known).is_ok(), "{known}");
+        }
+        for bad in ["ZZZ", "JPY", "usd", "US", "USDT", "U1D", ""] {
             assert!(Currency::new(bad).is_err(), "{bad}");
         }
+        assert!(Currency::recorded("JPY").is_ok(), "history stays readable");
+        assert!(Currency::recorded("usd").is_err());
     }
 
     #[test]
     fn cashback_fraction_rounds_down() {
         let rate = Decimal::from_str("0.05").unwrap();
-        assert_eq!(fraction_rounded_down(1_999, rate), 99);
-        assert_eq!(fraction_rounded_down(2_000, rate), 100);
-        assert_eq!(fraction_rounded_down(19, rate), 0);
+        assert_eq!(fraction_rounded_down(1_999, rate), Some(99));
+        assert_eq!(fraction_rounded_down(2_000, rate), Some(100));
+        assert_eq!(fraction_rounded_down(19, rate), Some(0));
+        assert_eq!(fraction_rounded_down(i64::MAX, Decimal::MAX), None);
+    }
+
+    #[test]
+    fn amounts_that_do_not_fit_are_refused_not_panics() {
+        let uzs = Currency::uzs();
+        for huge in [
+            "1000000000000000000000000000",
+            "79228162514264337593543950335",
+            "99999999999999999999999999999999",
+            "10000000000000.01",
+        ] {
+            assert!(uzs.parse_amount(huge).is_err(), "{huge}");
+        }
+        assert_eq!(uzs.parse_amount("10000000000000"), Ok(MAX_AMOUNT_MINOR));
+    }
+
+    #[test]
+    fn balances_stay_within_bounds() {
+        assert_eq!(balance_after(5, -7), Some(-2));
+        assert_eq!(balance_after(MAX_BALANCE_MINOR, 1), None);
+        assert_eq!(balance_after(i64::MAX, 1), None);
+        assert_eq!(balance_after(-MAX_BALANCE_MINOR, -1), None);
     }
 }

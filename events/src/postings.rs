@@ -2,15 +2,18 @@
 //! balance is the sum of its postings.
 //!
 //! Every event that moves money carries a [`Postings`] set. Its invariant — debits equal credits
-//! in every currency, every amount positive — is checked when the set is built *and* when it is
-//! read back from the log (deserialisation goes through the same check), so an unbalanced set can
-//! neither be written nor silently folded into a balance.
+//! in every currency, every amount positive and at most [`MAX_AMOUNT_MINOR`] — is checked when the
+//! set is built *and* when it is read back from the log (deserialisation goes through the same
+//! check), so an unbalanced or oversized set can neither be written nor silently folded into a
+//! balance. Sums are checked arithmetic (clippy enforces it for this module).
+
+#![deny(clippy::arithmetic_side_effects)]
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::money::Currency;
+use crate::money::{Currency, MAX_AMOUNT_MINOR};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -30,10 +33,11 @@ pub struct Posting {
 
 impl Posting {
     /// Debits count positive, credits negative: the form in which a set sums to zero.
+    /// Amounts are positive and bounded (checked when the set is built), so the negation fits.
     pub fn signed_amount(&self) -> i64 {
         match self.side {
             Side::Debit => self.amount_minor,
-            Side::Credit => -self.amount_minor,
+            Side::Credit => self.amount_minor.saturating_neg(),
         }
     }
 }
@@ -44,6 +48,10 @@ pub enum PostingsError {
     Empty,
     #[error("posting amounts must be positive (account {account})")]
     NonPositiveAmount { account: String },
+    #[error("posting amount {amount_minor} on {account} exceeds the largest accepted amount")]
+    TooLarge { account: String, amount_minor: i64 },
+    #[error("the postings' sum does not fit in 64 bits")]
+    SumOverflow,
     #[error("postings do not balance in {currency}: debits minus credits = {difference}")]
     Unbalanced { currency: String, difference: i64 },
 }
@@ -65,7 +73,16 @@ impl Postings {
                     account: posting.account.clone(),
                 });
             }
-            *sums.entry(posting.currency.code()).or_default() += posting.signed_amount();
+            if posting.amount_minor > MAX_AMOUNT_MINOR {
+                return Err(PostingsError::TooLarge {
+                    account: posting.account.clone(),
+                    amount_minor: posting.amount_minor,
+                });
+            }
+            let sum = sums.entry(posting.currency.code()).or_default();
+            *sum = sum
+                .checked_add(posting.signed_amount())
+                .ok_or(PostingsError::SumOverflow)?;
         }
         if let Some((currency, difference)) = sums.into_iter().find(|(_, sum)| *sum != 0) {
             return Err(PostingsError::Unbalanced {
@@ -78,12 +95,13 @@ impl Postings {
 
     /// The simplest balanced set: one account debited, another credited, same amount.
     ///
-    /// Panics when `amount_minor` is not positive: callers decide amounts before building
-    /// postings, so a zero or negative amount here is a programming error.
+    /// Panics when `amount_minor` is not positive or above [`MAX_AMOUNT_MINOR`]: callers decide
+    /// amounts (validated at the edge) before building postings, so such an amount here is a
+    /// programming error.
     pub fn transfer(debit: String, credit: String, amount_minor: i64, currency: &Currency) -> Self {
         assert!(
-            amount_minor > 0,
-            "transfer amount must be positive, got {amount_minor}"
+            amount_minor > 0 && amount_minor <= MAX_AMOUNT_MINOR,
+            "transfer amount must be in 1..={MAX_AMOUNT_MINOR}, got {amount_minor}"
         );
         Postings(vec![
             Posting {
@@ -133,7 +151,7 @@ impl Postings {
             .iter()
             .filter(|posting| posting.account == account)
             .map(Posting::signed_amount)
-            .sum()
+            .fold(0_i64, i64::saturating_add)
     }
 }
 
@@ -196,6 +214,25 @@ mod tests {
         let zero = r#"[{"account":"a","side":"debit","amount_minor":0,"currency":"UZS"},
                        {"account":"b","side":"credit","amount_minor":0,"currency":"UZS"}]"#;
         assert!(serde_json::from_str::<Postings>(zero).is_err());
+    }
+
+    #[test]
+    fn oversized_amounts_are_refused_when_built_and_when_read() {
+        let huge = MAX_AMOUNT_MINOR + 1;
+        let set = Postings::new(vec![
+            posting("a", Side::Debit, huge, "UZS"),
+            posting("b", Side::Credit, huge, "UZS"),
+        ]);
+        assert!(
+            matches!(set, Err(PostingsError::TooLarge { .. })),
+            "{set:?}"
+        );
+        let text = format!(
+            r#"[{{"account":"a","side":"debit","amount_minor":{m},"currency":"UZS"}},
+                {{"account":"b","side":"credit","amount_minor":{m},"currency":"UZS"}}]"#,
+            m = i64::MAX
+        );
+        assert!(serde_json::from_str::<Postings>(&text).is_err());
     }
 
     #[test]

@@ -68,7 +68,7 @@ async fn write_order(store: &EventStore, n: usize) {
             OrderPlaced {
                 order_id: order_id.clone(),
                 external_id: format!("ext-{n}"),
-                customer_id: customer_id.clone(),
+                customer_id: Some(customer_id.clone()),
                 currency: uzs.clone(),
                 items: vec![],
                 items_total_minor: amount,

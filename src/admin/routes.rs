@@ -1,6 +1,6 @@
 //! `/api/admin/events`, `/api/admin/streams/{id}`, `/api/admin/projections`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use ledger_events::StreamId;
@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::http::auth::{Admin, Authorized};
 use crate::http::error::ApiError;
+use crate::http::extract::{Path, Query};
 use crate::state::AppState;
 
 const DEFAULT_PAGE: i64 = 100;

@@ -22,7 +22,7 @@ pub struct CashbackAccount {
 impl CashbackAccount {
     /// What may be spent now: balance minus holds, never below zero.
     pub fn available_minor(&self) -> i64 {
-        (self.balance_minor - self.held_minor).max(0)
+        self.balance_minor.saturating_sub(self.held_minor).max(0)
     }
 
     pub fn insufficient(&self, requested_minor: i64) -> Rejection {

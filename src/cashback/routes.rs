@@ -3,7 +3,7 @@
 //! Balance, available and holds come from the inline tables (always current); the history is a
 //! projection and honours `?min_position`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -16,6 +16,7 @@ use super::account::read_balance;
 use crate::http::auth::{Authorized, CashbackRead};
 use crate::http::consistency::{self, MinPosition};
 use crate::http::error::ApiError;
+use crate::http::extract::{Path, Query};
 use crate::state::AppState;
 
 /// History lines answered by default, and at most.
@@ -122,7 +123,7 @@ pub async fn cashback_json(
         "customer_id": customer_id,
         "currency": currency.code(),
         "balance": currency.format_minor(balance),
-        "available": currency.format_minor((balance - held).max(0)),
+        "available": currency.format_minor(balance.saturating_sub(held).max(0)),
         "held": currency.format_minor(held),
         "holds": holds,
         "history": history,

@@ -36,7 +36,12 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     }
 }
 
+/// Parses a body as JSON. A leading UTF-8 byte-order mark is skipped: 1C's JSON writers put
+/// one in front of every document, and it carries no meaning. Numbers keep their own text
+/// (serde_json's `arbitrary_precision`), so an amount is read exactly as the client wrote it.
 pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
+    const BYTE_ORDER_MARK: &[u8] = b"\xEF\xBB\xBF";
+    let bytes = bytes.strip_prefix(BYTE_ORDER_MARK).unwrap_or(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::InvalidRequest {
             field: None,
@@ -283,6 +288,33 @@ mod tests {
                 other => panic!("{bad}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn amounts_are_read_from_the_numbers_own_text() {
+        let body = parse_json(
+            br#"{"a": 1.0000000000000001, "b": 1e27, "c": 12.50, "d": 1000000000000000000000000000}"#,
+        )
+        .unwrap();
+        let fields = Fields::root(&body).unwrap();
+        let uzs = Currency::uzs();
+        assert_eq!(fields.amount("c", &uzs).unwrap(), 1_250);
+        for bad in ["a", "b", "d"] {
+            match fields.amount(bad, &uzs) {
+                Err(ApiError::InvalidAmount { field, .. }) => assert_eq!(field, bad),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let body = parse_json(b"\xEF\xBB\xBF{\"x\": 1}").unwrap();
+        assert_eq!(body["x"], 1);
+        assert!(
+            parse_json(b"\xEF\xBB\xBF").is_err(),
+            "a mark alone is an empty body"
+        );
     }
 
     #[test]

@@ -7,12 +7,13 @@
 
 use std::time::Duration;
 
-use axum::extract::{FromRequestParts, Query};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use ledger_projections::wait::{self, WaitError};
 use serde::Deserialize;
 
 use super::error::ApiError;
+use super::extract::Query;
 use crate::state::AppState;
 
 /// Longest wait before answering 409 `not_caught_up`.
@@ -31,12 +32,7 @@ impl<S: Send + Sync> FromRequestParts<S> for MinPosition {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Query(raw) = Query::<RawQuery>::from_request_parts(parts, state)
-            .await
-            .map_err(|rejection| ApiError::InvalidRequest {
-                field: None,
-                message: format!("bad query string: {rejection}"),
-            })?;
+        let Query(raw) = Query::<RawQuery>::from_request_parts(parts, state).await?;
         match raw.min_position {
             None => Ok(MinPosition(None)),
             Some(text) => text

@@ -37,6 +37,10 @@ pub enum ApiError {
     /// 400
     #[error("{field}: {message}")]
     InvalidAmount { field: String, message: String },
+    /// 422 `invalid_request`: each field is well-formed, but the rules forbid the combination
+    /// (e.g. a guest order redeeming cashback).
+    #[error("{message}")]
+    Unprocessable { field: String, message: String },
     /// 409: the same client key was used before with different content.
     #[error("{message}")]
     IdempotencyConflict { message: String },
@@ -123,9 +127,9 @@ impl ApiError {
             | ApiError::CustomerConflict { .. }
             | ApiError::InvalidReference { .. }
             | ApiError::NotCaughtUp { .. } => StatusCode::CONFLICT,
-            ApiError::InsufficientBalance { .. } | ApiError::ExceedsRemaining { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::InsufficientBalance { .. }
+            | ApiError::ExceedsRemaining { .. }
+            | ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
@@ -153,7 +157,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden { .. } => "forbidden",
             ApiError::NotFound { code, .. } => code,
-            ApiError::InvalidRequest { .. } => "invalid_request",
+            ApiError::InvalidRequest { .. } | ApiError::Unprocessable { .. } => "invalid_request",
             ApiError::InvalidPhone { .. } => "invalid_phone",
             ApiError::InvalidAmount { .. } => "invalid_amount",
             ApiError::IdempotencyConflict { .. } => "idempotency_conflict",
@@ -192,7 +196,8 @@ impl ApiError {
                 field: Some(field), ..
             }
             | ApiError::InvalidPhone { field }
-            | ApiError::InvalidAmount { field, .. } => detail("field", json!(field)),
+            | ApiError::InvalidAmount { field, .. }
+            | ApiError::Unprocessable { field, .. } => detail("field", json!(field)),
             ApiError::Forbidden { scope } => detail("scope", json!(scope)),
             ApiError::InvalidState { status, .. } => detail("status", json!(status)),
             ApiError::InsufficientBalance {
@@ -273,10 +278,9 @@ impl From<Rejection> for ApiError {
             Rejection::InvalidAmount { field, message } => {
                 ApiError::InvalidAmount { field, message }
             }
-            Rejection::InvalidRequest { field, message } => ApiError::InvalidRequest {
-                field: Some(field),
-                message,
-            },
+            Rejection::InvalidRequest { field, message } => {
+                ApiError::Unprocessable { field, message }
+            }
             Rejection::FxUnavailable { message } => ApiError::FxUnavailable { message },
         }
     }

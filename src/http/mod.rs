@@ -7,6 +7,7 @@ pub mod body;
 pub mod connection_watch;
 pub mod consistency;
 pub mod error;
+pub mod extract;
 pub mod guards;
 pub mod health;
 pub mod metrics;

@@ -60,7 +60,9 @@ pub fn convert_to_tiyin(
     uzs_per_unit: Decimal,
 ) -> Option<i64> {
     let units = currency.minor_to_decimal(amount_minor);
-    let tiyin = (units * uzs_per_unit * Decimal::ONE_HUNDRED)
+    let tiyin = units
+        .checked_mul(uzs_per_unit)?
+        .checked_mul(Decimal::ONE_HUNDRED)?
         .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
     tiyin.to_i64()
 }
@@ -131,7 +133,9 @@ fn parse(entries: Vec<CbuEntry>) -> anyhow::Result<HashMap<String, PublishedRate
         rates.insert(
             entry.currency.trim().to_ascii_uppercase(),
             PublishedRate {
-                uzs_per_unit: rate / nominal,
+                uzs_per_unit: rate
+                    .checked_div(nominal)
+                    .ok_or_else(|| anyhow::anyhow!("rate of {} out of range", entry.currency))?,
                 date: entry.date.unwrap_or_default(),
             },
         );

@@ -49,7 +49,7 @@ where
         let timezone: String = row.try_get("timezone")?;
         Ok(StoreContext {
             store_id: row.try_get("store_id")?,
-            currency: Currency::new(&currency).map_err(ApiError::internal)?,
+            currency: Currency::recorded(&currency).map_err(ApiError::internal)?,
             timezone: timezone.parse().map_err(|_| {
                 ApiError::internal(anyhow::anyhow!(
                     "store has an unknown time zone {timezone:?}"

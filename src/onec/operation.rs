@@ -89,19 +89,28 @@ impl Operation {
     }
 }
 
+/// Longest id echoed back in a batch result or kept in the sync log. Accepted items have ids of
+/// at most 200 (`external_id`) and 100 (`register_id`) characters; a refused item may carry
+/// anything, and is echoed cut to this length.
+const MAX_ECHOED_ID_CHARS: usize = 200;
+
 /// The external id of an item, when it has a usable one (for batch results and the sync log).
 pub fn external_id_of(item: &Value) -> Option<String> {
     item.get("external_id")
         .and_then(Value::as_str)
         .map(str::trim)
         .filter(|id| !id.is_empty())
-        .map(str::to_owned)
+        .map(bounded_echo)
 }
 
 pub fn register_id_of(item: &Value) -> Option<String> {
     item.get("register_id")
         .and_then(Value::as_str)
-        .map(str::to_owned)
+        .map(bounded_echo)
+}
+
+fn bounded_echo(text: &str) -> String {
+    text.chars().take(MAX_ECHOED_ID_CHARS).collect()
 }
 
 /// Parses one operation; errors name the offending field.

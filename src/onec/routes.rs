@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,6 +19,7 @@ use super::{monitoring, operation};
 use crate::customers::phone;
 use crate::http::body::JsonBody;
 use crate::http::error::ApiError;
+use crate::http::extract::Query;
 use crate::http::request::RequestId;
 use crate::state::AppState;
 
@@ -75,7 +76,7 @@ async fn balance(
         "user_id": row.try_get::<String, _>("customer_id")?,
         "phone": phone,
         "balance": currency.format_minor(balance),
-        "available": currency.format_minor((balance - held).max(0)),
+        "available": currency.format_minor(balance.saturating_sub(held).max(0)),
         "held": currency.format_minor(held),
         "currency": currency.code(),
         "updated_at": row.try_get::<Option<DateTime<Utc>>, _>("updated_at")?,

@@ -130,6 +130,7 @@ impl Command for Cancel<'_> {
             )
             .into());
         }
+        claim_streams_of(state, connection, &order).await?;
         let request = cancellation(&order, reason, metadata);
         let outcome = command::append(state, connection, &request).await?;
         Ok(Transition {
@@ -140,6 +141,29 @@ impl Command for Cancel<'_> {
     }
 }
 
+/// A cancellation that voids a hold writes the customer's cashback stream too: claim both
+/// streams the way every cashback writer does (before this transaction's first write), so a
+/// concurrent 1C chunk and this command take the streams in one order and neither is refused.
+/// The order read before the claim may have moved on meanwhile: then run again.
+async fn claim_streams_of(
+    state: &AppState,
+    connection: &mut PgConnection,
+    order: &OrderState,
+) -> Result<(), CommandError> {
+    let (Some(customer_id), Some(_)) = (&order.placed.customer_id, &order.placed.hold_id) else {
+        return Ok(());
+    };
+    let streams = [StreamId::cashback(customer_id), order.stream()];
+    let versions = state.store.lock_streams(connection, &streams).await?;
+    if versions[1] != order.version {
+        return Err(CommandError::Retry(format!(
+            "order {} moved on while its streams were claimed",
+            order.order_id()
+        )));
+    }
+    Ok(())
+}
+
 fn cancellation(
     order: &OrderState,
     reason: CancelReason,
@@ -148,11 +172,11 @@ fn cancellation(
     let placed = &order.placed;
     let mut request = AppendRequest::new(metadata.clone())
         .expect(&order.stream(), ExpectedVersion::Exact(order.version));
-    if let Some(hold_id) = &placed.hold_id {
+    if let (Some(customer_id), Some(hold_id)) = (&placed.customer_id, &placed.hold_id) {
         request.push_event(
-            &StreamId::cashback(&placed.customer_id),
+            &StreamId::cashback(customer_id),
             CashbackHoldVoided {
-                customer_id: placed.customer_id.clone(),
+                customer_id: customer_id.clone(),
                 hold_id: hold_id.clone(),
                 order_id: placed.order_id.clone(),
                 currency: placed.currency.clone(),

@@ -10,10 +10,12 @@ use ledger_events::accounts::{
 };
 use ledger_events::domain::{
     CashbackAccrualReversed, CashbackAccrued, CashbackHoldPosted, CashbackOrigin,
-    CashbackRedemptionReturned, OrderPaid, OrderRefunded, PaymentProvider,
+    CashbackRedemptionReturned, OrderPaid, OrderPaidByCashback, OrderPlaced, OrderRefunded,
+    PaymentProvider,
 };
-use ledger_events::money::fraction_rounded_down;
+use ledger_events::money::{balance_after, fraction_rounded_down};
 use ledger_events::{AppendRequest, Currency, ExpectedVersion, Postings, StreamId};
+use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
 use super::state::OrderState;
@@ -31,8 +33,8 @@ pub struct ReceivedPayment {
 }
 
 /// Adds to `request` the events that pay `order`: the customer's hold posted, cashback accrued
-/// at `LEDGER_CASHBACK_RATE` (none for Telegram Stars), and `OrderPaid` with its postings.
-/// The caller has checked that the order awaits payment and the amount is right.
+/// at `LEDGER_CASHBACK_RATE` (none for Telegram Stars or a guest order), and `OrderPaid` with
+/// its postings. The caller has checked that the order awaits payment and the amount is right.
 pub async fn pay(
     state: &AppState,
     connection: &mut PgConnection,
@@ -41,57 +43,16 @@ pub async fn pay(
     payment: &ReceivedPayment,
 ) -> Result<(), CommandError> {
     let placed = &order.placed;
-    let currency = &placed.currency;
-    let accrual = if currency.is_telegram_stars() {
-        0
-    } else {
-        fraction_rounded_down(placed.amount_minor, state.config.cashback_rate)
-    };
-    if placed.hold_id.is_some() || accrual > 0 {
-        let cashback = account::lock(state, connection, &placed.customer_id, currency).await?;
-        let stream = StreamId::cashback(&placed.customer_id);
-        request.declare(&stream, ExpectedVersion::after(cashback.stream_version));
-        let mut balance = cashback.balance_minor;
-        if let Some(hold_id) = &placed.hold_id {
-            balance -= placed.cashback_redeemed_minor;
-            request.push_event(
-                &stream,
-                CashbackHoldPosted {
-                    customer_id: placed.customer_id.clone(),
-                    hold_id: hold_id.clone(),
-                    order_id: placed.order_id.clone(),
-                    currency: currency.clone(),
-                    amount_minor: placed.cashback_redeemed_minor,
-                    balance_after_minor: balance,
-                    postings: Postings::transfer(
-                        customer_cashback(&placed.customer_id, currency),
-                        order_receivable(&placed.order_id),
-                        placed.cashback_redeemed_minor,
-                        currency,
-                    ),
-                },
+    let accrual = accrual_for(placed, state.config.cashback_rate)?;
+    if let Some(customer_id) = &placed.customer_id {
+        if placed.hold_id.is_some() || accrual > 0 {
+            let cashback = account::lock(state, connection, customer_id, &placed.currency).await?;
+            request.declare(
+                &StreamId::cashback(customer_id),
+                ExpectedVersion::after(cashback.stream_version),
             );
-        }
-        if accrual > 0 {
-            balance += accrual;
-            request.push_event(
-                &stream,
-                CashbackAccrued {
-                    customer_id: placed.customer_id.clone(),
-                    currency: currency.clone(),
-                    amount_minor: accrual,
-                    origin: CashbackOrigin::Online {
-                        order_id: placed.order_id.clone(),
-                    },
-                    balance_after_minor: balance,
-                    postings: Postings::transfer(
-                        shop_cashback_issued(),
-                        customer_cashback(&placed.customer_id, currency),
-                        accrual,
-                        currency,
-                    ),
-                },
-            );
+            let after_hold = post_hold(request, placed, customer_id, cashback.balance_minor)?;
+            accrue(request, placed, customer_id, after_hold, accrual)?;
         }
     }
     request.push_event(
@@ -104,6 +65,124 @@ pub async fn pay(
             currency: payment.currency.clone(),
             cashback_accrued_minor: accrual,
             postings: payment_postings(order, payment),
+        },
+    );
+    Ok(())
+}
+
+/// Cashback a payment of `placed` earns: the rate of what was paid, rounded down; none for
+/// Telegram Stars and for a guest order.
+fn accrual_for(placed: &OrderPlaced, rate: Decimal) -> Result<i64, CommandError> {
+    if placed.currency.is_telegram_stars() || placed.customer_id.is_none() {
+        return Ok(0);
+    }
+    fraction_rounded_down(placed.amount_minor, rate).ok_or_else(|| {
+        CommandError::Failed(anyhow::anyhow!(
+            "cashback on {} minor units does not fit",
+            placed.amount_minor
+        ))
+    })
+}
+
+/// The running balance after `change`, or a failure: balances are bounded
+/// (`MAX_BALANCE_MINOR`), and an online payment that would break the bound is a bug to report,
+/// not a refusal to pay.
+fn moved(balance_minor: i64, change_minor: i64) -> Result<i64, CommandError> {
+    balance_after(balance_minor, change_minor).ok_or_else(|| {
+        CommandError::Failed(anyhow::anyhow!(
+            "a cashback balance of {balance_minor} cannot move by {change_minor}"
+        ))
+    })
+}
+
+/// The order's cashback hold, if any, posted: the redeemed cashback settles part of the order's
+/// receivable. Returns the balance after it.
+fn post_hold(
+    request: &mut AppendRequest,
+    placed: &OrderPlaced,
+    customer_id: &str,
+    balance_minor: i64,
+) -> Result<i64, CommandError> {
+    let Some(hold_id) = &placed.hold_id else {
+        return Ok(balance_minor);
+    };
+    let currency = &placed.currency;
+    let balance = moved(balance_minor, -placed.cashback_redeemed_minor)?;
+    request.push_event(
+        &StreamId::cashback(customer_id),
+        CashbackHoldPosted {
+            customer_id: customer_id.to_owned(),
+            hold_id: hold_id.clone(),
+            order_id: placed.order_id.clone(),
+            currency: currency.clone(),
+            amount_minor: placed.cashback_redeemed_minor,
+            balance_after_minor: balance,
+            postings: Postings::transfer(
+                customer_cashback(customer_id, currency),
+                order_receivable(&placed.order_id),
+                placed.cashback_redeemed_minor,
+                currency,
+            ),
+        },
+    );
+    Ok(balance)
+}
+
+fn accrue(
+    request: &mut AppendRequest,
+    placed: &OrderPlaced,
+    customer_id: &str,
+    balance_minor: i64,
+    accrual: i64,
+) -> Result<(), CommandError> {
+    if accrual == 0 {
+        return Ok(());
+    }
+    let currency = &placed.currency;
+    request.push_event(
+        &StreamId::cashback(customer_id),
+        CashbackAccrued {
+            customer_id: customer_id.to_owned(),
+            currency: currency.clone(),
+            amount_minor: accrual,
+            origin: CashbackOrigin::Online {
+                order_id: placed.order_id.clone(),
+            },
+            balance_after_minor: moved(balance_minor, accrual)?,
+            postings: Postings::transfer(
+                shop_cashback_issued(),
+                customer_cashback(customer_id, currency),
+                accrual,
+                currency,
+            ),
+        },
+    );
+    Ok(())
+}
+
+/// Adds to `request` the events that pay an order whose redeemed cashback covers its whole
+/// total, in the append that places it: the hold posted and `OrderPaidByCashback`. No gateway
+/// is involved and no cashback is accrued (nothing was paid in money).
+pub fn pay_with_cashback(
+    request: &mut AppendRequest,
+    placed: &OrderPlaced,
+    balance_after_hold_placed: i64,
+) -> Result<(), CommandError> {
+    let customer_id = placed
+        .customer_id
+        .as_deref()
+        .expect("only a customer's order redeems cashback");
+    assert_eq!(
+        placed.amount_minor, 0,
+        "only an order with nothing left to pay"
+    );
+    post_hold(request, placed, customer_id, balance_after_hold_placed)?;
+    request.push_event(
+        &StreamId::order(&placed.order_id),
+        OrderPaidByCashback {
+            order_id: placed.order_id.clone(),
+            cashback_redeemed_minor: placed.cashback_redeemed_minor,
+            currency: placed.currency.clone(),
         },
     );
     Ok(())
@@ -156,56 +235,18 @@ pub async fn refund(
     let paid = order
         .payment
         .as_ref()
-        .expect("refund is only decided for a paid order");
-    let currency = &placed.currency;
+        .expect("refund is only decided for an order paid through a gateway");
     let returned = placed.cashback_redeemed_minor;
     let clawed_back = paid.cashback_accrued_minor;
-    if returned > 0 || clawed_back > 0 {
-        let cashback = account::lock(state, connection, &placed.customer_id, currency).await?;
-        let stream = StreamId::cashback(&placed.customer_id);
-        request.declare(&stream, ExpectedVersion::after(cashback.stream_version));
-        let account = customer_cashback(&placed.customer_id, currency);
-        let mut balance = cashback.balance_minor;
-        if returned > 0 {
-            balance += returned;
-            request.push_event(
-                &stream,
-                CashbackRedemptionReturned {
-                    customer_id: placed.customer_id.clone(),
-                    order_id: placed.order_id.clone(),
-                    currency: currency.clone(),
-                    amount_minor: returned,
-                    balance_after_minor: balance,
-                    postings: Postings::transfer(
-                        order_receivable(&placed.order_id),
-                        account.clone(),
-                        returned,
-                        currency,
-                    ),
-                },
+    if let Some(customer_id) = &placed.customer_id {
+        if returned > 0 || clawed_back > 0 {
+            let cashback = account::lock(state, connection, customer_id, &placed.currency).await?;
+            request.declare(
+                &StreamId::cashback(customer_id),
+                ExpectedVersion::after(cashback.stream_version),
             );
-        }
-        if clawed_back > 0 {
-            balance -= clawed_back;
-            request.push_event(
-                &stream,
-                CashbackAccrualReversed {
-                    customer_id: placed.customer_id.clone(),
-                    currency: currency.clone(),
-                    amount_minor: clawed_back,
-                    origin: CashbackOrigin::Online {
-                        order_id: placed.order_id.clone(),
-                    },
-                    reversed_external_id: None,
-                    balance_after_minor: balance,
-                    postings: Postings::transfer(
-                        account,
-                        shop_cashback_issued(),
-                        clawed_back,
-                        currency,
-                    ),
-                },
-            );
+            let balance = return_redeemed(request, placed, customer_id, cashback.balance_minor)?;
+            claw_back(request, placed, customer_id, balance, clawed_back)?;
         }
     }
     request.push_event(
@@ -216,6 +257,70 @@ pub async fn refund(
             provider_id: paid.provider_id.clone(),
             postings: Postings::combine([paid.postings.reversed(), placed.postings.reversed()])
                 .expect("two non-empty sets"),
+        },
+    );
+    Ok(())
+}
+
+fn return_redeemed(
+    request: &mut AppendRequest,
+    placed: &OrderPlaced,
+    customer_id: &str,
+    balance_minor: i64,
+) -> Result<i64, CommandError> {
+    let returned = placed.cashback_redeemed_minor;
+    if returned == 0 {
+        return Ok(balance_minor);
+    }
+    let currency = &placed.currency;
+    let balance = moved(balance_minor, returned)?;
+    request.push_event(
+        &StreamId::cashback(customer_id),
+        CashbackRedemptionReturned {
+            customer_id: customer_id.to_owned(),
+            order_id: placed.order_id.clone(),
+            currency: currency.clone(),
+            amount_minor: returned,
+            balance_after_minor: balance,
+            postings: Postings::transfer(
+                order_receivable(&placed.order_id),
+                customer_cashback(customer_id, currency),
+                returned,
+                currency,
+            ),
+        },
+    );
+    Ok(balance)
+}
+
+fn claw_back(
+    request: &mut AppendRequest,
+    placed: &OrderPlaced,
+    customer_id: &str,
+    balance_minor: i64,
+    clawed_back: i64,
+) -> Result<(), CommandError> {
+    if clawed_back == 0 {
+        return Ok(());
+    }
+    let currency = &placed.currency;
+    request.push_event(
+        &StreamId::cashback(customer_id),
+        CashbackAccrualReversed {
+            customer_id: customer_id.to_owned(),
+            currency: currency.clone(),
+            amount_minor: clawed_back,
+            origin: CashbackOrigin::Online {
+                order_id: placed.order_id.clone(),
+            },
+            reversed_external_id: None,
+            balance_after_minor: moved(balance_minor, -clawed_back)?,
+            postings: Postings::transfer(
+                customer_cashback(customer_id, currency),
+                shop_cashback_issued(),
+                clawed_back,
+                currency,
+            ),
         },
     );
     Ok(())

@@ -1,6 +1,6 @@
 //! `/api/orders`: place, read, complete, cancel.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -16,6 +16,7 @@ use crate::http::auth::{Authorized, OrdersRead, OrdersWrite};
 use crate::http::body::{Fields, JsonBody};
 use crate::http::consistency::{self, MinPosition};
 use crate::http::error::ApiError;
+use crate::http::extract::Path;
 use crate::http::request::RequestId;
 use crate::state::AppState;
 
@@ -39,9 +40,8 @@ async fn create_order(
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let order = parse_order(&body)?;
-    let fx = super::fx_quote::quote_for_order(&state, &order).await?;
     let metadata = request_id.metadata(Source::Api, &auth.client.name);
-    let placed = place::place(&state, &order, fx, &metadata).await?;
+    let placed = place::place(&state, &order, &metadata).await?;
     let status = if placed.created {
         StatusCode::CREATED
     } else {
@@ -55,7 +55,7 @@ fn placed_json(placed: &PlacedOrder) -> Value {
     json!({
         "order_id": order.order_id,
         "external_id": order.external_id,
-        "status": "awaiting_payment",
+        "status": if placed.paid_at_placement { "paid" } else { "awaiting_payment" },
         "amount": order.currency.format_minor(order.amount_minor),
         "currency": order.currency.code(),
         "customer_id": order.customer_id,
@@ -120,18 +120,14 @@ fn parse_order(body: &Value) -> Result<PlaceOrder, ApiError> {
         fields.optional_string_up_to("customer_id", 200)?,
         fields.optional_string("customer_phone")?,
     ) {
-        (Some(id), None) => CustomerReference::Id(id),
-        (None, Some(raw)) => {
-            CustomerReference::Phone(phone::normalize(&raw).ok_or(ApiError::InvalidPhone {
+        (Some(id), None) => Some(CustomerReference::Id(id)),
+        (None, Some(raw)) => Some(CustomerReference::Phone(phone::normalize(&raw).ok_or(
+            ApiError::InvalidPhone {
                 field: "customer_phone".into(),
-            })?)
-        }
-        (None, None) => {
-            return Err(ApiError::invalid(
-                "customer_id",
-                "customer_id or customer_phone is required",
-            ))
-        }
+            },
+        )?)),
+        // A guest order: a checkout without an account.
+        (None, None) => None,
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid(
                 "customer_phone",

@@ -134,7 +134,7 @@ mod tests {
         DomainEvent::OrderPlaced(OrderPlaced {
             order_id: ORDER.into(),
             external_id: "A-1".into(),
-            customer_id: "c-1".into(),
+            customer_id: Some("c-1".into()),
             currency: uzs.clone(),
             items: vec![],
             items_total_minor: 10_000,

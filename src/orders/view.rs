@@ -21,7 +21,7 @@ pub async fn order_json(pool: &PgPool, order_id: &str) -> Result<Option<Value>, 
     else {
         return Ok(None);
     };
-    let currency = Currency::new(row.try_get::<String, _>("currency")?.as_str())
+    let currency = Currency::recorded(row.try_get::<String, _>("currency")?.as_str())
         .map_err(ApiError::internal)?;
     let items: Vec<OrderItem> =
         serde_json::from_value(row.try_get("items")?).map_err(ApiError::internal)?;
@@ -36,7 +36,7 @@ pub async fn order_json(pool: &PgPool, order_id: &str) -> Result<Option<Value>, 
         "items_total": money("items_total_minor")?,
         "cashback_redeemed": money("cashback_redeemed_minor")?,
         "currency": currency.code(),
-        "customer_id": row.try_get::<String, _>("customer_id")?,
+        "customer_id": row.try_get::<Option<String>, _>("customer_id")?,
         "items": items.iter().map(|item| item_json(item, &currency)).collect::<Vec<_>>(),
         "fx": row.try_get::<Option<Value>, _>("fx")?,
         "payments": payments_json(pool, order_id).await?,
@@ -69,7 +69,7 @@ async fn payments_json(pool: &PgPool, order_id: &str) -> Result<Vec<Value>, ApiE
     .await?;
     rows.iter()
         .map(|row| {
-            let currency = Currency::new(row.try_get::<String, _>("currency")?.as_str())
+            let currency = Currency::recorded(row.try_get::<String, _>("currency")?.as_str())
                 .map_err(ApiError::internal)?;
             Ok(json!({
                 "provider": row.try_get::<String, _>("provider")?,

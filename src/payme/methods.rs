@@ -35,7 +35,7 @@ pub async fn dispatch(context: &Context<'_>, call: &Call<'_>) -> Result<MethodRe
         Method::CreateTransaction => {
             let command = CreateTransaction {
                 payme_id: params.string("id", MAX_PAYME_ID_CHARS)?,
-                payme_time_ms: params.integer("time")?,
+                payme_time_ms: params.epoch_millis("time")?,
                 amount: params.amount("amount")?,
                 account: params.get("account"),
                 metadata: context.metadata,
@@ -160,8 +160,8 @@ async fn get_statement(
     context: &Context<'_>,
     params: &Params<'_>,
 ) -> Result<MethodResult, PaymeError> {
-    let from = params.integer("from")?;
-    let to = params.integer("to")?;
+    let from = params.epoch_millis("from")?;
+    let to = params.epoch_millis("to")?;
     let lines = statement::lines(&context.state.pool, from, to)
         .await
         .map_err(|error| {

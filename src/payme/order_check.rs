@@ -14,6 +14,11 @@ use crate::state::AppState;
 
 /// Longest account value looked up (our order ids are 36 characters).
 const MAX_ACCOUNT_VALUE_CHARS: usize = 200;
+/// Largest `account` object accepted, as JSON text. The account is stored verbatim with the
+/// transaction (Payme echoes it back in GetStatement), so its size is bounded like any echo.
+pub const MAX_ACCOUNT_JSON_BYTES: usize = 2_048;
+/// Most fields an `account` object may carry.
+const MAX_ACCOUNT_FIELDS: usize = 16;
 
 /// An order Payme may pay now, with the amount it must pay.
 #[derive(Clone, Debug)]
@@ -23,10 +28,17 @@ pub struct PayableOrder {
 }
 
 /// The order id `account[field]` names. Any shape that names no order (no account object,
-/// no such field, a value of another type, an empty or absurdly long one) gives None, which is
-/// answered -31050, never -32600: Payme's sandbox sends all sorts there.
+/// no such field, a value of another type, an empty or absurdly long one, an account too big
+/// to keep) gives None, which is answered -31050, never -32600: Payme's sandbox sends all sorts
+/// there.
 pub fn named_order_id(account: Option<&Value>, field: &str) -> Option<String> {
-    let value = account?.as_object()?.get(field)?;
+    let object = account?.as_object()?;
+    let storable = object.len() <= MAX_ACCOUNT_FIELDS
+        && serde_json::to_vec(object).is_ok_and(|text| text.len() <= MAX_ACCOUNT_JSON_BYTES);
+    if !storable {
+        return None;
+    }
+    let value = object.get(field)?;
     let text = match value {
         Value::String(text) => text.clone(),
         Value::Number(number) => number.to_string(),
@@ -105,5 +117,17 @@ mod tests {
             assert_eq!(named_order_id(Some(&shape), field), None, "{shape}");
         }
         assert_eq!(named_order_id(None, field), None);
+    }
+
+    #[test]
+    fn an_account_too_big_to_keep_names_no_order() {
+        let named = |account: Value| named_order_id(Some(&account), "order_id");
+        let padding = "x".repeat(MAX_ACCOUNT_JSON_BYTES);
+        assert_eq!(named(json!({"order_id": "o-1", "note": padding})), None);
+        let many: serde_json::Map<String, Value> = (0..=MAX_ACCOUNT_FIELDS)
+            .map(|n| (format!("f{n}"), json!(n)))
+            .chain([("order_id".to_owned(), json!("o-1"))])
+            .collect();
+        assert_eq!(named(Value::Object(many)), None);
     }
 }

@@ -152,6 +152,18 @@ impl<'a> Params<'a> {
         whole_number(number).ok_or_else(invalid)
     }
 
+    /// A Payme time: epoch milliseconds from 1970 to the end of year 9999 (anything else is not
+    /// a time Payme sends, and could not be shown back as one).
+    pub fn epoch_millis(&self, name: &str) -> Result<i64, PaymeError> {
+        const LAST_MILLISECOND_OF_9999: i64 = 253_402_300_799_999;
+        let millis = self.integer(name)?;
+        if (0..=LAST_MILLISECOND_OF_9999).contains(&millis) {
+            Ok(millis)
+        } else {
+            Err(PaymeError::invalid(Self::path(name)))
+        }
+    }
+
     /// An amount in tiyin: must be a JSON number (else -32600); its value is judged later.
     pub fn amount(&self, name: &str) -> Result<Amount, PaymeError> {
         match self.get(name) {

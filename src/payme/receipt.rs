@@ -59,7 +59,7 @@ pub fn receipt(placed: &OrderPlaced, amount_tiyin: i64) -> Option<Receipt> {
     let gross: i64 = lines
         .iter()
         .try_fold(0_i64, |sum, line| sum.checked_add(line.5))?;
-    let discount_total = gross - amount_tiyin;
+    let discount_total = gross.checked_sub(amount_tiyin)?;
     if lines.is_empty() || discount_total < 0 || discount_total >= gross {
         tracing::error!(
             order_id = %placed.order_id,
@@ -103,23 +103,22 @@ fn unit_price_tiyin(placed: &OrderPlaced, price_minor: i64) -> Option<i64> {
         return Some(price_minor);
     }
     let quote = placed.fx.as_ref()?;
-    let tiyin = placed.currency.minor_to_decimal(price_minor) * quote.rate * Decimal::ONE_HUNDRED;
+    let tiyin = placed
+        .currency
+        .minor_to_decimal(price_minor)
+        .checked_mul(quote.rate)?
+        .checked_mul(Decimal::ONE_HUNDRED)?;
     tiyin
         .round_dp_with_strategy(0, RoundingStrategy::AwayFromZero)
         .to_i64()
 }
 
-/// VAT percent as a JSON number: an integer when whole (the usual 0, 12, 15); otherwise the
-/// nearest binary number (a percentage shown on a receipt, never an amount of money).
+/// VAT percent as a JSON number written from its decimal text (`12`, `12.5`): never through a
+/// binary float.
 fn percent_number(percent: Decimal) -> serde_json::Number {
-    let normalized = percent.normalize();
-    match normalized.to_i64().filter(|_| normalized.fract().is_zero()) {
-        Some(whole) => serde_json::Number::from(whole),
-        None => normalized
-            .to_f64()
-            .and_then(serde_json::Number::from_f64)
-            .unwrap_or_else(|| serde_json::Number::from(0)),
-    }
+    let text = percent.normalize().to_string();
+    text.parse()
+        .expect("a decimal's text is a valid JSON number")
 }
 
 /// Splits `total` in proportion to `weights` (all ≥ 0, summing above 0) into whole parts that
@@ -179,7 +178,7 @@ mod tests {
         OrderPlaced {
             order_id: "o1".into(),
             external_id: "e1".into(),
-            customer_id: "c1".into(),
+            customer_id: Some("c1".into()),
             postings: Postings::transfer("a".into(), "b".into(), total, &currency),
             currency,
             items,

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use ledger_events::Currency;
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,7 @@ use super::transaction::{
 };
 use crate::http::auth::{Authorized, ReportsRead};
 use crate::http::error::ApiError;
+use crate::http::extract::Query;
 use crate::state::AppState;
 
 #[derive(Deserialize)]

@@ -82,6 +82,7 @@ domain_events! {
     OrderPaymentStarted = 1,
     OrderPaymentEnded = 1,
     OrderPaid = 1,
+    OrderPaidByCashback = 1,
     OrderCompleted = 1,
     OrderCancelled = 1,
     OrderRefunded = 1,
@@ -166,6 +167,7 @@ impl DomainEvent {
             | DomainEvent::CustomerPhoneLinked(_)
             | DomainEvent::OrderPaymentStarted(_)
             | DomainEvent::OrderPaymentEnded(_)
+            | DomainEvent::OrderPaidByCashback(_)
             | DomainEvent::OrderCompleted(_)
             | DomainEvent::CashbackHoldPlaced(_)
             | DomainEvent::CashbackHoldVoided(_)

@@ -61,7 +61,9 @@ pub struct FxQuote {
 pub struct OrderPlaced {
     pub order_id: String,
     pub external_id: String,
-    pub customer_id: String,
+    /// None for a guest order (a checkout without an account): no cashback either way.
+    #[serde(default)]
+    pub customer_id: Option<String>,
     pub currency: Currency,
     pub items: Vec<OrderItem>,
     /// Σ qty·price.
@@ -114,6 +116,16 @@ pub struct OrderPaid {
     /// Debit gateway clearing, credit the order's receivable (through an FX account when the
     /// payment currency differs from the order's).
     pub postings: Postings,
+}
+
+/// An order whose redeemed cashback covers its whole total: paid in the same append as its
+/// placement, with no gateway. The money moves in the hold's posting (`CashbackHoldPosted`:
+/// the customer's cashback settles the order's receivable), so this fact carries none.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderPaidByCashback {
+    pub order_id: String,
+    pub cashback_redeemed_minor: i64,
+    pub currency: Currency,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -51,9 +51,12 @@ impl EventStore {
     /// order given. A command that locks first can append with `Exact` versions that cannot
     /// conflict, which is how batch paths avoid retry storms under contention.
     ///
-    /// Call it before the transaction's first write. Several streams are first claimed with
+    /// Call it before the transaction's first write. The streams are first claimed with
     /// transaction-level advisory locks, which do not give the transaction its id; the id comes
-    /// with the row locks, once every claim is held. Two such lockers therefore get their ids
+    /// with the row locks, once every claim is held (one statement does both). Every writer
+    /// that locks through here claims, even for one stream: a single-stream writer that took the
+    /// row lock without the claim could get its id after a multi-stream claimer got its own and
+    /// then write the stream first, forcing the older claimer into a refusal and a retry. Two such lockers therefore get their ids
     /// in the order they win the streams, and the later one never has to write behind a
     /// younger transaction — which the store would refuse as out of transaction order
     /// (migration 0007), costing a retry of the whole command.
@@ -63,9 +66,6 @@ impl EventStore {
         streams: &[StreamId],
     ) -> Result<Vec<i64>, sqlx::Error> {
         let ids: Vec<&str> = streams.iter().map(StreamId::as_str).collect();
-        if ids.len() > 1 {
-            claim_streams(connection, &ids).await?;
-        }
         // Usually every stream exists already: one statement. Missing ones are created (at
         // version 0 = "no stream"; a concurrent creator makes the insert wait for its commit)
         // and the lock is taken again, which then covers them too.
@@ -217,35 +217,31 @@ impl EventStore {
     }
 }
 
-/// Locks the given streams in id order; their versions in the order given, or None when some
-/// stream has no row yet (the locks taken stay held; taking them again is harmless).
 /// First key of the transaction-level advisory locks that claim streams (the second is the
 /// stream id's hash). Distinct from the projection runners' namespace.
 const STREAM_CLAIM_NAMESPACE: i32 = 0x4c44_5354; // "LDST"
 
-/// Takes the advisory claims of `ids`, in hash order so that two claimers cannot deadlock
-/// (a hash collision only makes two streams share a claim).
-async fn claim_streams(connection: &mut PgConnection, ids: &[&str]) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "SELECT count(pg_advisory_xact_lock($1, claims.key)) \
-         FROM (SELECT DISTINCT hashtext(id) AS key FROM unnest($2::text[]) AS id ORDER BY key) AS claims",
-    )
-    .bind(STREAM_CLAIM_NAMESPACE)
-    .bind(ids)
-    .execute(&mut *connection)
-    .await?;
-    Ok(())
-}
-
+/// Claims the given streams, then locks their rows in id order; their versions in the order
+/// given, or None when some stream has no row yet (the locks taken stay held; taking them
+/// again is harmless).
+///
+/// The claims are an uncorrelated subquery, which PostgreSQL runs once before the first row
+/// is locked; they are taken in hash order so that two claimers cannot deadlock (a hash
+/// collision only makes two streams share a claim).
 async fn lock_existing(
     connection: &mut PgConnection,
     ids: &[&str],
 ) -> Result<Option<Vec<i64>>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT s.ord, st.version FROM unnest($1::text[]) WITH ORDINALITY AS s(id, ord) \
-         JOIN streams st ON st.stream_id = s.id ORDER BY st.stream_id FOR UPDATE OF st",
+         JOIN streams st ON st.stream_id = s.id \
+         WHERE (SELECT count(pg_advisory_xact_lock($2, claims.key)) \
+                FROM (SELECT DISTINCT hashtext(id) AS key FROM unnest($1::text[]) AS id \
+                      ORDER BY key) AS claims) >= 0 \
+         ORDER BY st.stream_id FOR UPDATE OF st",
     )
     .bind(ids)
+    .bind(STREAM_CLAIM_NAMESPACE)
     .fetch_all(&mut *connection)
     .await?;
     if rows.len() != ids.len() {

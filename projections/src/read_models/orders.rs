@@ -58,7 +58,28 @@ impl Projector for Orders {
                 .await?;
                 expect_one_row(result, event, "orders_view insert")
             }
+            DomainEvent::OrderPaymentStarted(started) => {
+                let holder = format!("{}:{}", started.provider.as_str(), started.provider_id);
+                set_active_payment(connection, event, &started.order_id, Some(&holder)).await
+            }
+            DomainEvent::OrderPaymentEnded(ended) => {
+                let holder = format!("{}:{}", ended.provider.as_str(), ended.provider_id);
+                // Ending a transaction that no longer holds the order changes nothing.
+                sqlx::query(
+                    "UPDATE orders_view SET active_payment = NULL, updated_at = $3 \
+                     WHERE order_id = $1 AND active_payment = $2",
+                )
+                .bind(&ended.order_id)
+                .bind(&holder)
+                .bind(event.recorded_at)
+                .execute(connection)
+                .await?;
+                Ok(())
+            }
             DomainEvent::OrderPaid(paid) => {
+                set_status(connection, event, &paid.order_id, "paid").await
+            }
+            DomainEvent::OrderPaidByCashback(paid) => {
                 set_status(connection, event, &paid.order_id, "paid").await
             }
             DomainEvent::OrderCompleted(done) => {
@@ -105,14 +126,34 @@ async fn set_status(
     order_id: &str,
     status: &str,
 ) -> Result<(), ProjectionError> {
-    let result =
-        sqlx::query("UPDATE orders_view SET status = $2, updated_at = $3 WHERE order_id = $1")
-            .bind(order_id)
-            .bind(status)
-            .bind(event.recorded_at)
-            .execute(connection)
-            .await?;
+    // Every status change ends whatever gateway transaction held the order.
+    let result = sqlx::query(
+        "UPDATE orders_view SET status = $2, active_payment = NULL, updated_at = $3 \
+         WHERE order_id = $1",
+    )
+    .bind(order_id)
+    .bind(status)
+    .bind(event.recorded_at)
+    .execute(connection)
+    .await?;
     expect_one_row(result, event, "orders_view status")
+}
+
+async fn set_active_payment(
+    connection: &mut PgConnection,
+    event: &RecordedEvent,
+    order_id: &str,
+    holder: Option<&str>,
+) -> Result<(), ProjectionError> {
+    let result = sqlx::query(
+        "UPDATE orders_view SET active_payment = $2, updated_at = $3 WHERE order_id = $1",
+    )
+    .bind(order_id)
+    .bind(holder)
+    .bind(event.recorded_at)
+    .execute(connection)
+    .await?;
+    expect_one_row(result, event, "orders_view active payment")
 }
 
 async fn set_payment_state(

@@ -5,10 +5,13 @@
 //! each decision updating the book for the items after it. No I/O happens here, so the rules are
 //! tested given/when/then without HTTP or a database (`book/tests.rs`).
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use std::collections::HashMap;
 
 use ledger_events::accounts::{customer_cashback, store_cashback_issued, store_cashback_redeemed};
 use ledger_events::domain::*;
+use ledger_events::money::{self, MAX_BALANCE_MINOR};
 use ledger_events::store::LockedEvent;
 use ledger_events::{Postings, RecordedEvent, StreamId};
 
@@ -74,7 +77,7 @@ impl Book {
 
     pub(super) fn decide(&mut self, store: &StoreContext, item: &Prepared) -> Decision {
         let index = self.decided;
-        self.decided += 1;
+        self.decided = self.decided.saturating_add(1);
         let key = &item.idempotency.key;
         let fingerprint = item.idempotency.fingerprint.as_str();
         if let Some((original_fingerprint, earlier)) = self.chunk_keys.get(key) {
@@ -103,7 +106,7 @@ impl Book {
         let operation = &item.operation;
         let amount = operation.amount_minor;
         let (balance, held) = self.balances[&item.customer_id];
-        let available = (balance - held).max(0);
+        let available = balance.saturating_sub(held).max(0);
         let currency = &store.currency;
         let refuse_recorded = |book: &mut Book, reason: Rejection, remaining: Option<i64>| {
             let rejected = CashbackOperationRejected {
@@ -128,7 +131,7 @@ impl Book {
                     currency,
                 );
                 self.remember(operation, &item.customer_id, OperationKind::Accrual);
-                self.move_money(item, balance + amount, |balance_after| {
+                self.move_money(item, balance, amount, |balance_after| {
                     CashbackAccrued {
                         customer_id: item.customer_id.clone(),
                         currency: currency.clone(),
@@ -155,7 +158,7 @@ impl Book {
                     currency,
                 );
                 self.remember(operation, &item.customer_id, OperationKind::Debit);
-                self.move_money(item, balance - amount, |balance_after| {
+                self.move_money(item, balance, amount.saturating_neg(), |balance_after| {
                     CashbackDebited {
                         customer_id: item.customer_id.clone(),
                         currency: currency.clone(),
@@ -209,10 +212,11 @@ impl Book {
                         None,
                     );
                 }
-                self.references
-                    .get_mut(referred)
-                    .expect("looked up above")
-                    .remaining_minor -= amount;
+                let reference = self.references.get_mut(referred).expect("looked up above");
+                reference.remaining_minor = reference
+                    .remaining_minor
+                    .checked_sub(amount)
+                    .expect("amount ≤ remaining, checked above");
                 self.give_back_or_take_back(item, store, referred, balance)
             }
         }
@@ -236,7 +240,7 @@ impl Book {
                 amount,
                 currency,
             );
-            self.move_money(item, balance + amount, |balance_after| {
+            self.move_money(item, balance, amount, |balance_after| {
                 CashbackDebitReleased {
                     customer_id: item.customer_id.clone(),
                     currency: currency.clone(),
@@ -255,7 +259,7 @@ impl Book {
                 amount,
                 currency,
             );
-            self.move_money(item, balance - amount, |balance_after| {
+            self.move_money(item, balance, amount.saturating_neg(), |balance_after| {
                 CashbackAccrualReversed {
                     customer_id: item.customer_id.clone(),
                     currency: currency.clone(),
@@ -282,12 +286,24 @@ impl Book {
         );
     }
 
+    /// Moves the balance by `change` and records the event; refuses (without recording) a
+    /// change that would take the balance past the ledger's bound.
     fn move_money(
         &mut self,
         item: &Prepared,
-        balance_after: i64,
+        balance: i64,
+        change: i64,
         event: impl FnOnce(i64) -> DomainEvent,
     ) -> Decision {
+        let Some(balance_after) = money::balance_after(balance, change) else {
+            return Decision::Refused(Rejection::InvalidAmount {
+                field: "amount".into(),
+                message: format!(
+                    "the customer's cashback balance would leave the range of ±{} minor units",
+                    item_currency_limit()
+                ),
+            });
+        };
         self.balances.get_mut(&item.customer_id).expect("loaded").0 = balance_after;
         self.record(item, event(balance_after), balance_after, None)
     }
@@ -300,7 +316,9 @@ impl Book {
         refusal: Option<Rejection>,
     ) -> Decision {
         let version = self.versions.entry(item.customer_id.clone()).or_insert(0);
-        *version += 1;
+        *version = version
+            .checked_add(1)
+            .expect("a stream never reaches i64::MAX events");
         Decision::Record {
             event: Box::new(LockedEvent {
                 stream: StreamId::cashback(&item.customer_id),
@@ -322,6 +340,11 @@ fn origin(store: &StoreContext, operation: &Operation) -> CashbackOrigin {
         performed_at: operation.performed_at,
         description: operation.description.clone(),
     })
+}
+
+/// The balance bound in minor units, for the refusal's message.
+fn item_currency_limit() -> i64 {
+    MAX_BALANCE_MINOR
 }
 
 fn idempotency_conflict(operation: &Operation) -> Rejection {
