@@ -83,16 +83,25 @@ impl Drop for Server {
 }
 
 /// The test database's URL for the child server, naming its sessions [`SERVER_APPLICATION`].
+/// The test database's URL for the child server: the server's `DATABASE_URL` (which carries the
+/// credentials; sqlx does not hand a password back) with the test database's name.
 fn server_url_of(pool: &PgPool) -> String {
-    let options = pool.connect_options();
+    let server = std::env::var("DATABASE_URL").expect("DATABASE_URL names the test server");
+    let database = pool
+        .connect_options()
+        .get_database()
+        .expect("the test database has a name")
+        .to_owned();
+    let without_query = server
+        .split_once('?')
+        .map_or(server.as_str(), |(url, _)| url);
+    let slash = without_query
+        .rfind('/')
+        .filter(|index| *index > "postgres://".len())
+        .expect("DATABASE_URL has a database part");
     format!(
-        "postgres://{}@{}:{}/{}?application_name={SERVER_APPLICATION}",
-        options.get_username(),
-        options.get_host(),
-        options.get_port(),
-        options
-            .get_database()
-            .expect("the test database has a name")
+        "{}/{database}?application_name={SERVER_APPLICATION}",
+        &without_query[..slash]
     )
 }
 

@@ -260,3 +260,151 @@ async fn a_repeated_dollar_order_is_answered_while_the_rate_source_is_down(pool:
     );
     assert_eq!(other.error(), "fx_unavailable");
 }
+
+const PAYME_KEY: &str = "payme-contract-test-key-0a1b2c3d4e5f";
+
+/// Polls an order until `done` holds for it (with a deadline).
+async fn wait_for_order(app: &TestApp, order_id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let read = app
+            .get(&format!("/api/orders/{order_id}"), Some(ADMIN_TOKEN))
+            .await;
+        if read.status == StatusCode::OK && done(&read.body) {
+            return read.body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "order {order_id} never reached the expected state: {:?}",
+            read.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[sqlx::test]
+async fn the_expiry_sweep_cancels_due_orders_and_passes_over_held_ones(pool: PgPool) {
+    let app = spawn_app_with(pool, |config| {
+        config.order_ttl_hours = 0;
+        config.payme_keys = vec![ledger::config::Secret::new(PAYME_KEY)];
+    })
+    .await;
+    let payme = common::payme_caller::PaymeCaller::new(&app, PAYME_KEY);
+    let mut orders = Vec::new();
+    for index in 0..3 {
+        let placed = order(
+            &app,
+            json!({"external_id": format!("E-{index}"), "currency": "UZS", "items": items("10.00")}),
+        )
+        .await;
+        assert_eq!(placed.status, StatusCode::CREATED, "{:?}", placed.body);
+        orders.push(placed.body["order_id"].as_str().unwrap().to_owned());
+    }
+    // The first two are held by Payme transactions in state 1.
+    for held in &orders[..2] {
+        payme
+            .create(
+                &common::payme_caller::payme_id(),
+                common::payme_caller::now_ms(),
+                held,
+                2_000,
+            )
+            .await
+            .result();
+        wait_for_order(&app, held, |body| body["payments"][0]["state"] == "1").await;
+    }
+
+    let report = ledger::orders::expiry::sweep(&app.server.state)
+        .await
+        .unwrap();
+
+    assert_eq!(report.expired, 1, "{report:?}");
+    assert_eq!(report.failed, 0);
+    wait_for_order(&app, &orders[2], |body| body["status"] == "cancelled").await;
+    for held in &orders[..2] {
+        let body = wait_for_order(&app, held, |_| true).await;
+        assert_eq!(
+            body["status"], "awaiting_payment",
+            "a held order stays: {body}"
+        );
+    }
+}
+
+#[sqlx::test]
+async fn online_holds_and_1c_chunks_on_the_same_customers_never_fail(pool: PgPool) {
+    let app = spawn_app_with(pool, |config| config.limits.onec_batches_per_store = 8).await;
+    let key = app.store_key("s1", "UZS", "UTC").await;
+    let phones: Vec<String> = (0..12).map(|n| format!("99890555{n:04}")).collect();
+    let mut customers = Vec::new();
+    for phone in &phones {
+        customers.push(app.customer_with_phone(phone).await);
+    }
+    let opening: Vec<Value> = phones
+        .iter()
+        .map(|phone| common::onec::operation(&format!("open-{phone}"), "accrual", "100.00", phone))
+        .collect();
+    let opened = app
+        .onec_post(
+            "/api/cashback/v1/transactions/batch",
+            Some(&key),
+            &json!({"transactions": opening}),
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::OK, "{:?}", opened.body);
+
+    let batches = (0..4).map(|round| {
+        let items: Vec<Value> = phones
+            .iter()
+            .map(|phone| {
+                common::onec::operation(&format!("b{round}-{phone}"), "accrual", "1.00", phone)
+            })
+            .collect();
+        let app = &app;
+        let key = &key;
+        async move {
+            app.onec_post(
+                "/api/cashback/v1/transactions/batch",
+                Some(key),
+                &json!({"transactions": items}),
+            )
+            .await
+        }
+    });
+    let online = customers.iter().enumerate().map(|(index, customer)| {
+        let app = &app;
+        async move {
+            let placed = order(
+                app,
+                json!({"external_id": format!("H-{index}"), "customer_id": customer,
+                       "currency": "UZS", "items": items("10.00"), "cashback_to_redeem": "5.00"}),
+            )
+            .await;
+            assert_eq!(placed.status, StatusCode::CREATED, "{:?}", placed.body);
+            let order_id = placed.body["order_id"].as_str().unwrap().to_owned();
+            let cancelled = app
+                .post(
+                    &format!("/api/orders/{order_id}/cancel"),
+                    Some(ADMIN_TOKEN),
+                    &json!({}),
+                )
+                .await;
+            assert_eq!(cancelled.status, StatusCode::OK, "{:?}", cancelled.body);
+        }
+    });
+
+    let (batch_answers, ()) = tokio::join!(futures::future::join_all(batches), async {
+        futures::future::join_all(online).await;
+    });
+
+    for answer in &batch_answers {
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+        for result in answer.body["results"].as_array().unwrap() {
+            assert_eq!(result["status"], "ok", "{result}");
+        }
+    }
+    for customer in &customers {
+        let balance = cashback(&app, customer).await;
+        assert_eq!(balance["balance"], "104.00", "{balance}");
+        assert_eq!(balance["held"], "0.00", "every hold was voided: {balance}");
+    }
+}

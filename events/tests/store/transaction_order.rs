@@ -166,3 +166,79 @@ async fn wait_until_a_backend_waits_for_a_lock(pool: &PgPool) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// A single-stream locker claims the stream like a multi-stream one does, before it takes its
+/// transaction id: while another transaction holds the claim (and has its id already, from a
+/// row it locked first), the single locker waits on the claim, not on the row — so it cannot
+/// take an id and write the stream first, which would push the older claimer into a refusal.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_single_stream_locker_waits_for_the_streams_claim(pool: PgPool) {
+    let store = EventStore::new(pool.clone());
+    let contested = StreamId::customer("contested");
+    let other = StreamId::customer("other");
+    store
+        .append(&request(&contested, ExpectedVersion::NoStream, "v1"))
+        .await
+        .unwrap();
+    store
+        .append(&request(&other, ExpectedVersion::NoStream, "v1"))
+        .await
+        .unwrap();
+
+    // The claimer: both streams claimed and locked (its id taken), the transaction left open.
+    let mut claimer = pool.begin().await.unwrap();
+    store
+        .lock_streams(&mut claimer, &[contested.clone(), other.clone()])
+        .await
+        .unwrap();
+    let single = {
+        let (pool, store, contested) = (pool.clone(), store.clone(), contested.clone());
+        tokio::spawn(async move {
+            let mut transaction = pool.begin().await.unwrap();
+            let versions = store
+                .lock_streams(&mut transaction, &[contested])
+                .await
+                .unwrap();
+            transaction.commit().await.unwrap();
+            versions[0]
+        })
+    };
+
+    // The single locker is waiting on the advisory claim, with no transaction id of its own.
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let waiting: Option<(String, Option<String>)> = sqlx::query_as(
+            "SELECT wait_event, backend_xid::text FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock' \
+               AND pid <> pg_backend_pid()",
+        )
+        .fetch_optional(&pool)
+        .await
+        .unwrap();
+        if let Some((event, xid)) = waiting {
+            assert_eq!(event, "advisory", "it waits on the claim, not on the row");
+            assert_eq!(xid, None, "it has not taken a transaction id");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the single locker never started waiting"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(!single.is_finished());
+
+    store
+        .append_in(
+            &mut claimer,
+            &request(&contested, ExpectedVersion::Exact(1), "v2"),
+        )
+        .await
+        .unwrap();
+    claimer.commit().await.unwrap();
+    assert_eq!(
+        single.await.unwrap(),
+        2,
+        "it locked the stream after the claimer's write"
+    );
+}
