@@ -14,6 +14,7 @@ use sqlx::PgPool;
 
 use crate::config::Config;
 use crate::infra::admission::Admission;
+use crate::infra::credential_cache::CredentialCache;
 use crate::infra::fx_rates::RateCache;
 use crate::infra::metrics::Metrics;
 use crate::infra::projection_runtime::AppendSignal;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// How many requests, waiting reads and 1C batches may run at once.
     pub admission: Arc<Admission>,
+    /// Tokens and store keys found valid in the last second (revocation is felt within one).
+    pub credentials: Arc<CredentialCache>,
     /// For calls out (rate source, gateways); every call has a timeout.
     pub http_client: reqwest::Client,
     pub fx: Arc<RateCache>,
@@ -45,6 +48,7 @@ impl AppState {
             .context("building the HTTP client")?;
         Ok(AppState {
             admission: Arc::new(Admission::new(&config.limits)),
+            credentials: Arc::new(CredentialCache::default()),
             fx: Arc::new(RateCache::new(
                 config.fx_rates_url.clone(),
                 http_client.clone(),

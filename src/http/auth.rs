@@ -52,9 +52,14 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
         let token = bearer_token(parts).ok_or(ApiError::Unauthorized)?;
-        let client = tokens::authenticate(&state.pool, state.config.admin_token.as_ref(), token)
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
+        let client = tokens::authenticate(
+            &state.pool,
+            &state.credentials,
+            state.config.admin_token.as_ref(),
+            token,
+        )
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
         if !client.has(R::SCOPE) {
             return Err(ApiError::Forbidden {
                 scope: R::SCOPE.as_str(),

@@ -4,6 +4,7 @@
 //! Nothing here imports a business area or the application state.
 
 pub mod admission;
+pub mod credential_cache;
 pub mod database;
 pub mod fx_rates;
 pub mod metrics;

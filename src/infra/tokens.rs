@@ -1,5 +1,7 @@
 //! API bearer tokens with scopes: created once and printed once, stored only as a SHA-256,
-//! looked up on every request (the bootstrap admin token from the settings has every scope).
+//! looked up by that digest (kept in the credential cache for a second once found valid, so a
+//! revocation is felt within a second); the bootstrap admin token from the settings has every
+//! scope.
 
 use std::fmt;
 use std::str::FromStr;
@@ -7,6 +9,7 @@ use std::str::FromStr;
 use sqlx::{PgPool, Row};
 
 use crate::config::Secret;
+use crate::infra::credential_cache::CredentialCache;
 use crate::infra::security::{new_secret_token, secrets_match, sha256_hex};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -90,6 +93,7 @@ pub async fn create_token(pool: &PgPool, name: &str, scopes: &[Scope]) -> anyhow
 /// its bytes nor its length show in the time taken), or a stored token found by its hash.
 pub async fn authenticate(
     pool: &PgPool,
+    cache: &CredentialCache,
     admin_token: Option<&Secret>,
     presented: &str,
 ) -> Result<Option<ApiClient>, sqlx::Error> {
@@ -101,22 +105,31 @@ pub async fn authenticate(
             }));
         }
     }
+    let digest = sha256_hex(presented);
+    if let Some(client) = cache.get::<ApiClient>(CACHE_KIND, &digest) {
+        return Ok(Some(client));
+    }
     let row = sqlx::query(
         "SELECT name, scopes FROM api_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL",
     )
-    .bind(sha256_hex(presented))
+    .bind(&digest)
     .fetch_optional(pool)
     .await?;
     let Some(row) = row else {
         return Ok(None);
     };
     let scopes: Vec<String> = row.try_get("scopes")?;
-    Ok(Some(ApiClient {
+    let client = ApiClient {
         name: row.try_get("name")?,
         // A scope name this build does not know grants nothing.
         scopes: scopes
             .iter()
             .filter_map(|scope| scope.parse().ok())
             .collect(),
-    }))
+    };
+    cache.put(CACHE_KIND, &digest, client.clone());
+    Ok(Some(client))
 }
+
+/// The credential cache's name for bearer tokens.
+const CACHE_KIND: &str = "token";

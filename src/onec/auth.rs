@@ -35,19 +35,24 @@ where
             .filter(|key| !key.is_empty())
             .ok_or(ApiError::Unauthorized)?;
         // Looked up by digest: the comparison is on a hash of the secret, so its timing reveals
-        // nothing about the key.
+        // nothing about the key. A key found valid is trusted for a second (the credential
+        // cache), so revoking a store is felt within a second.
+        let digest = sha256_hex(key);
+        if let Some(store) = state.credentials.get::<StoreContext>(CACHE_KIND, &digest) {
+            return Ok(store);
+        }
         let row = sqlx::query(
             "SELECT s.store_id, s.currency, s.timezone FROM onec_store_keys k \
              JOIN onec_stores s ON s.store_id = k.store_id \
              WHERE k.key_sha256 = $1 AND k.revoked_at IS NULL",
         )
-        .bind(sha256_hex(key))
+        .bind(&digest)
         .fetch_optional(&state.pool)
         .await?
         .ok_or(ApiError::Unauthorized)?;
         let currency: String = row.try_get("currency")?;
         let timezone: String = row.try_get("timezone")?;
-        Ok(StoreContext {
+        let store = StoreContext {
             store_id: row.try_get("store_id")?,
             currency: Currency::recorded(&currency).map_err(ApiError::internal)?,
             timezone: timezone.parse().map_err(|_| {
@@ -55,6 +60,11 @@ where
                     "store has an unknown time zone {timezone:?}"
                 ))
             })?,
-        })
+        };
+        state.credentials.put(CACHE_KIND, &digest, store.clone());
+        Ok(store)
     }
 }
+
+/// The credential cache's name for 1C store keys.
+const CACHE_KIND: &str = "onec_store";
