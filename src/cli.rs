@@ -1,6 +1,7 @@
 //! The `ledger` command line (`docs/api.md`, "Commands"). Logs go to standard error; a command that
 //! prints a secret prints it alone on the last line of standard output.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -115,13 +116,34 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Logs go to standard error: plain text by default (coloured only when standard error is a
+/// terminal, so a log file never holds escape codes), or one JSON object per line with
+/// `LEDGER_LOG_FORMAT=json` (each line carries the request's span: method, route, request id,
+/// and the store or provider when known). `RUST_LOG` filters.
 fn init_logging() {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    tracing_subscriber::fmt()
+    let format = std::env::var("LEDGER_LOG_FORMAT").unwrap_or_default();
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format.trim() {
+        "json" => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        other => {
+            builder.with_ansi(std::io::stderr().is_terminal()).init();
+            if !other.is_empty() && other != "text" {
+                tracing::warn!(
+                    value = other,
+                    "LEDGER_LOG_FORMAT is `text` or `json`; logging plain text"
+                );
+            }
+        }
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

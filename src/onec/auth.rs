@@ -39,6 +39,7 @@ where
         // cache), so revoking a store is felt within a second.
         let digest = sha256_hex(key);
         if let Some(store) = state.credentials.get::<StoreContext>(CACHE_KIND, &digest) {
+            tracing::Span::current().record("store", store.store_id.as_str());
             return Ok(store);
         }
         let row = sqlx::query(
@@ -62,6 +63,7 @@ where
             })?,
         };
         state.credentials.put(CACHE_KIND, &digest, store.clone());
+        tracing::Span::current().record("store", store.store_id.as_str());
         Ok(store)
     }
 }

@@ -52,6 +52,7 @@ async fn endpoint(
     request_id: RequestId,
     request: Request,
 ) -> Response {
+    tracing::Span::current().record("provider", "payme");
     let (id, outcome) = answer(&state, &keys, &request_id, request).await;
     json_response(protocol::render(
         &outcome,
