@@ -63,7 +63,11 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(url: &str, concurrency: usize, phase: Duration) -> anyhow::Result<()> {
-    let pool = ledger::infra::database::connect(url, (concurrency as u32 * 2).max(16)).await?;
+    let pool = ledger::infra::database::connect(
+        url,
+        &ledger::infra::database::PoolSettings::with_connections((concurrency as u32 * 2).max(16)),
+    )
+    .await?;
     // Every worker uploads with the same store key: let them all past the per-store limit.
     let server = in_process_app::start(pool.clone(), ADMIN, |config| {
         config.limits.onec_batches_per_store = concurrency.max(1);

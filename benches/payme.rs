@@ -73,7 +73,11 @@ async fn run() -> anyhow::Result<()> {
 
 async fn measure(url: &str) -> anyhow::Result<String> {
     let load_shape = Load::from_environment()?;
-    let pool = ledger::infra::database::connect(url, 32).await?;
+    let pool = ledger::infra::database::connect(
+        url,
+        &ledger::infra::database::PoolSettings::with_connections(32),
+    )
+    .await?;
     let server = in_process_app::start(pool.clone(), ADMIN_TOKEN, |config| {
         config.payme_keys = vec![Secret::new(KEY)];
     })

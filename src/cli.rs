@@ -163,7 +163,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn connect(config: &Config) -> anyhow::Result<sqlx::PgPool> {
     let url = database::resolve_url(config).await?;
-    database::connect(&url, config.database_pool_size).await
+    database::connect(&url, &database::PoolSettings::from_config(config)).await
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

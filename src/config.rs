@@ -61,6 +61,11 @@ pub struct Config {
     pub database_url: Option<Secret>,
     pub data_dir: PathBuf,
     pub database_pool_size: u32,
+    /// How long a request waits for a free database connection (or for the database to come
+    /// back) before it is answered 503 `database_unavailable`.
+    pub database_acquire_timeout: Duration,
+    /// Longest a single SQL statement may run before the database cancels it.
+    pub statement_timeout: Duration,
     pub admin_token: Option<Secret>,
     /// Seed keys for the Payme endpoint (used only while the log holds no Payme key event).
     pub payme_keys: Vec<Secret>,
@@ -172,6 +177,12 @@ impl Config {
                     .unwrap_or_else(|| "./.ledger".into()),
             ),
             database_pool_size: sources.parsed("LEDGER_DATABASE_POOL_SIZE", 32)?,
+            database_acquire_timeout: Duration::from_millis(
+                sources.parsed("LEDGER_DATABASE_ACQUIRE_TIMEOUT_MS", 2_000)?,
+            ),
+            statement_timeout: Duration::from_millis(
+                sources.parsed("LEDGER_STATEMENT_TIMEOUT_MS", 10_000)?,
+            ),
             admin_token: sources.non_empty("LEDGER_ADMIN_TOKEN").map(Secret::new),
             payme_keys,
             payme_account_field: sources

@@ -11,6 +11,7 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 use crate::command::CommandFailure;
+use crate::infra::database;
 use crate::rejection::Rejection;
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +85,10 @@ pub enum ApiError {
     /// 503
     #[error("{message}")]
     FxUnavailable { message: String },
+    /// 503 with `Retry-After`: the database cannot serve the request now (restarting,
+    /// unreachable, read-only, full, every connection busy, a statement cancelled as too long).
+    #[error("the database is unavailable: {reason}; retry shortly")]
+    DatabaseUnavailable { reason: &'static str },
     /// 500 `internal`: a handler panicked; the panic is logged with the request id.
     #[error("internal error (a handler panicked)")]
     Panicked,
@@ -134,9 +139,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Overloaded { .. } | ApiError::FxUnavailable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Overloaded { .. }
+            | ApiError::FxUnavailable { .. }
+            | ApiError::DatabaseUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Panicked | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -144,9 +149,9 @@ impl ApiError {
     /// `Retry-After` seconds, for answers that ask the client to come back.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::TooManyRequests { .. } | ApiError::Overloaded { .. } => {
-                Some(RETRY_AFTER_SECONDS)
-            }
+            ApiError::TooManyRequests { .. }
+            | ApiError::Overloaded { .. }
+            | ApiError::DatabaseUnavailable { .. } => Some(RETRY_AFTER_SECONDS),
             _ => None,
         }
     }
@@ -173,6 +178,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::Overloaded { .. } => "overloaded",
             ApiError::FxUnavailable { .. } => "fx_unavailable",
+            ApiError::DatabaseUnavailable { .. } => "database_unavailable",
             ApiError::Panicked | ApiError::Internal(_) => "internal",
         }
     }
@@ -217,16 +223,34 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// An internal error whose cause is the database being unavailable becomes 503
+    /// `database_unavailable` (retryable), wherever in the code it was wrapped.
+    fn refined(self) -> Self {
+        match self {
+            ApiError::Internal(error) => match database::unavailability_in(&error) {
+                Some(reason) => {
+                    tracing::warn!(reason, error = format!("{error:#}"), "database unavailable");
+                    ApiError::DatabaseUnavailable { reason }
+                }
+                None => ApiError::Internal(error),
+            },
+            other => other,
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(error) = &self {
+        let error = self.refined();
+        if let ApiError::Internal(cause) = &error {
             tracing::error!(
-                error = format!("{error:#}"),
+                error = format!("{cause:#}"),
                 "internal error answering a request"
             );
         }
-        let mut response = (self.status(), Json(Value::Object(self.body()))).into_response();
-        if let Some(seconds) = self.retry_after() {
+        let mut response = (error.status(), Json(Value::Object(error.body()))).into_response();
+        if let Some(seconds) = error.retry_after() {
             response
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(seconds));

@@ -33,22 +33,89 @@ pub async fn resolve_url(config: &Config) -> anyhow::Result<String> {
     Ok(cluster.database_url)
 }
 
-pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+/// How the server's pool behaves.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    /// A request waits at most this for a connection (a free one, or the database coming back)
+    /// before it is answered 503: an outage gives fast answers, not hung requests.
+    pub acquire_timeout: Duration,
+    /// Any statement running longer is cancelled by the database.
+    pub statement_timeout: Duration,
+}
+
+impl PoolSettings {
+    pub fn from_config(config: &Config) -> Self {
+        PoolSettings {
+            max_connections: config.database_pool_size,
+            acquire_timeout: config.database_acquire_timeout,
+            statement_timeout: config.statement_timeout,
+        }
+    }
+
+    /// The defaults with another pool size (benchmarks, tools).
+    pub fn with_connections(max_connections: u32) -> Self {
+        PoolSettings {
+            max_connections,
+            ..PoolSettings::from_config(&Config::defaults())
+        }
+    }
+}
+
+pub async fn connect(url: &str, settings: &PoolSettings) -> anyhow::Result<PgPool> {
+    let statement_timeout = format!("{}ms", settings.statement_timeout.as_millis());
     let options = PgConnectOptions::from_str(url)
         .context("DATABASE_URL is not a valid PostgreSQL URL")?
-        .options([(
-            "idle_in_transaction_session_timeout",
-            IDLE_IN_TRANSACTION_TIMEOUT,
-        )]);
+        .options([
+            (
+                "idle_in_transaction_session_timeout",
+                IDLE_IN_TRANSACTION_TIMEOUT,
+            ),
+            ("statement_timeout", statement_timeout.as_str()),
+        ]);
     PgPoolOptions::new()
-        .max_connections(max_connections)
+        .max_connections(settings.max_connections)
         // sqlx pings every connection it hands out by default: one more round trip per query.
-        // A broken connection surfaces as an error on first use and is replaced by the pool.
+        // A broken connection (the database restarted) surfaces as an error on first use — the
+        // request gets 503 — and is replaced by the pool.
         .test_before_acquire(false)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(settings.acquire_timeout)
         .connect_with(options)
         .await
         .context("connecting to PostgreSQL")
+}
+
+/// Why the database cannot serve a request right now, when that is what `error` means (as
+/// opposed to a bug or bad data): the answer is then 503 `database_unavailable`, with this
+/// reason, and the client may retry.
+pub fn unavailability(error: &sqlx::Error) -> Option<&'static str> {
+    match error {
+        sqlx::Error::PoolTimedOut => Some("no database connection became free in time"),
+        sqlx::Error::PoolClosed => Some("the server is shutting down its database pool"),
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) => Some("the database connection was lost"),
+        sqlx::Error::Database(database) => {
+            let code = database.code()?;
+            match code.as_ref() {
+                "57014" => Some("a database statement took too long and was cancelled"),
+                "25006" => Some("the database accepts no writes (it is read-only)"),
+                "53100" => Some("the database is out of disk space"),
+                "53200" => Some("the database is out of memory"),
+                "53300" => Some("the database has no connection slot free"),
+                "57P01" | "57P02" | "57P03" => Some("the database is restarting"),
+                class if class.starts_with("08") => Some("the database connection failed"),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// [`unavailability`] of the first database error in an error's chain of causes.
+pub fn unavailability_in(error: &anyhow::Error) -> Option<&'static str> {
+    error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<sqlx::Error>())
+        .and_then(unavailability)
 }
 
 /// Migrations whose comments were reworded after they had been applied (their SQL statements are
