@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::http::connection_watch::ConnectionTimeouts;
 use crate::infra::database;
+use crate::infra::process_metrics::{PoolGauges, ProcessGauges};
 use crate::infra::projection_runtime::{self, ProjectionGauges};
 use crate::state::AppState;
 use crate::{admin, cashback, customers, http, onec, orders, payme};
@@ -103,6 +104,16 @@ fn register_gauges(state: &AppState) {
         pool: state.pool.clone(),
         store: state.store.clone(),
     }));
+    state.metrics.register(Arc::new(ProcessGauges));
+    state.metrics.register(Arc::new(PoolGauges {
+        pool: state.pool.clone(),
+        metrics: state.metrics.clone(),
+    }));
+    state
+        .metrics
+        .register(Arc::new(orders::metrics::PaymentGauges {
+            pool: state.pool.clone(),
+        }));
     state
         .metrics
         .register(Arc::new(onec::monitoring::StoreGauges {

@@ -60,6 +60,7 @@ fn method_label(method: &Method) -> &'static str {
 pub async fn render(State(state): State<AppState>) -> Response {
     let mut out = String::new();
     state.metrics.write_requests(&mut out);
+    state.metrics.write_recorded(&mut out);
     state.metrics.write_gauges(&mut out).await;
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

@@ -41,9 +41,25 @@ pub trait GaugeSource: Send + Sync {
 /// One request-counter series: method and route from closed sets, and the status code.
 type RequestSeries = (&'static str, String, u16);
 
+/// A counter or histogram family recorded in memory by the code that owns it (declared as a
+/// `static` next to that code, so its name and help live where the events happen).
+#[derive(Debug)]
+pub struct Family {
+    pub name: &'static str,
+    pub help: &'static str,
+}
+
+/// A recorded series: its family and its labels (values from closed or operator-made sets).
+type Series = (&'static str, Labels);
+
 pub struct Metrics {
     requests: Mutex<BTreeMap<RequestSeries, u64>>,
     latency: Mutex<Histogram>,
+    counters: Mutex<BTreeMap<Series, u64>>,
+    histograms: Mutex<BTreeMap<Series, Histogram>>,
+    helps: Mutex<BTreeMap<&'static str, &'static str>>,
+    /// Commands waiting for a pooled connection right now.
+    pub waiting_for_connection: std::sync::atomic::AtomicI64,
     sources: RwLock<Vec<Arc<CachedSource>>>,
     gauge_ttl: Duration,
 }
@@ -61,6 +77,47 @@ struct Histogram {
     sum_seconds: f64,
 }
 
+impl Histogram {
+    fn record(&mut self, seconds: f64) {
+        for (bucket, bound) in self.buckets.iter_mut().zip(LATENCY_BUCKETS) {
+            if seconds <= bound {
+                *bucket += 1;
+            }
+        }
+        self.count += 1;
+        self.sum_seconds += seconds;
+    }
+
+    fn write(&self, out: &mut String, name: &str, labels: &[(&'static str, String)]) {
+        let prefix = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{},", render_labels(labels))
+        };
+        for (bound, count) in LATENCY_BUCKETS.iter().zip(self.buckets) {
+            let _ = writeln!(out, "{name}_bucket{{{prefix}le=\"{bound}\"}} {count}");
+        }
+        let plain = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{}}}", render_labels(labels))
+        };
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{prefix}le=\"+Inf\"}} {count}\n{name}_sum{plain} {sum}\n{name}_count{plain} {count}",
+            count = self.count,
+            sum = self.sum_seconds,
+        );
+    }
+}
+
+fn owned(labels: &[(&'static str, &str)]) -> Labels {
+    labels
+        .iter()
+        .map(|(name, value)| (*name, (*value).to_owned()))
+        .collect()
+}
+
 /// A source with its last rendering. The lock is held while the source is asked, so scrapes
 /// arriving meanwhile wait for that one answer instead of each querying the database.
 struct CachedSource {
@@ -73,6 +130,10 @@ impl Metrics {
         Metrics {
             requests: Mutex::default(),
             latency: Mutex::default(),
+            counters: Mutex::default(),
+            histograms: Mutex::default(),
+            helps: Mutex::default(),
+            waiting_for_connection: std::sync::atomic::AtomicI64::new(0),
             sources: RwLock::default(),
             gauge_ttl,
         }
@@ -88,6 +149,62 @@ impl Metrics {
             }));
     }
 
+    /// Adds one to a counter series. Label values must come from closed or operator-made sets.
+    pub fn increment(&self, family: &'static Family, labels: &[(&'static str, &str)]) {
+        self.remember_help(family);
+        *self
+            .counters
+            .lock()
+            .expect("metrics lock")
+            .entry((family.name, owned(labels)))
+            .or_default() += 1;
+    }
+
+    /// Records one duration in a histogram series.
+    pub fn observe(&self, family: &'static Family, labels: &[(&'static str, &str)], seconds: f64) {
+        self.remember_help(family);
+        self.histograms
+            .lock()
+            .expect("metrics lock")
+            .entry((family.name, owned(labels)))
+            .or_default()
+            .record(seconds);
+    }
+
+    fn remember_help(&self, family: &'static Family) {
+        self.helps
+            .lock()
+            .expect("metrics lock")
+            .entry(family.name)
+            .or_insert(family.help);
+    }
+
+    /// The counters and histograms recorded in memory.
+    pub fn write_recorded(&self, out: &mut String) {
+        let helps = self.helps.lock().expect("metrics lock").clone();
+        let mut written = std::collections::BTreeSet::new();
+        for ((name, labels), count) in self.counters.lock().expect("metrics lock").iter() {
+            if written.insert(*name) {
+                let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} counter", helps[name]);
+            }
+            if labels.is_empty() {
+                let _ = writeln!(out, "{name} {count}");
+            } else {
+                let _ = writeln!(out, "{name}{{{}}} {count}", render_labels(labels));
+            }
+        }
+        for ((name, labels), histogram) in self.histograms.lock().expect("metrics lock").iter() {
+            if written.insert(*name) {
+                let _ = writeln!(
+                    out,
+                    "# HELP {name} {}\n# TYPE {name} histogram",
+                    helps[name]
+                );
+            }
+            histogram.write(out, name, labels);
+        }
+    }
+
     /// Counts one answered request. `method` and `route` must come from closed sets.
     pub fn record_request(&self, method: &'static str, route: &str, status: u16, seconds: f64) {
         *self
@@ -96,14 +213,7 @@ impl Metrics {
             .expect("metrics lock")
             .entry((method, route.to_owned(), status))
             .or_default() += 1;
-        let mut latency = self.latency.lock().expect("metrics lock");
-        for (bucket, bound) in latency.buckets.iter_mut().zip(LATENCY_BUCKETS) {
-            if seconds <= bound {
-                *bucket += 1;
-            }
-        }
-        latency.count += 1;
-        latency.sum_seconds += seconds;
+        self.latency.lock().expect("metrics lock").record(seconds);
     }
 
     pub fn write_requests(&self, out: &mut String) {
@@ -173,27 +283,53 @@ async fn render_source(source: &dyn GaugeSource) -> String {
 /// A sample's labels: names are ours, values may come from data and are escaped when written.
 pub type Labels = Vec<(&'static str, String)>;
 
-/// A gauge family written at scrape time.
+/// What a family read at scrape time is, for its `# TYPE` line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricKind {
+    Gauge,
+    /// Only ever grows (read from elsewhere at scrape time, e.g. the process's CPU seconds).
+    Counter,
+}
+
+/// A family written at scrape time (a gauge, or a counter kept outside this registry).
 pub struct Gauge {
     pub name: &'static str,
     pub help: &'static str,
+    pub kind: MetricKind,
     pub samples: Vec<(Labels, f64)>,
 }
 
 impl Gauge {
-    /// A gauge with one unlabelled sample.
-    pub fn single(name: &'static str, help: &'static str, value: f64) -> Self {
+    pub fn new(name: &'static str, help: &'static str, samples: Vec<(Labels, f64)>) -> Self {
         Gauge {
             name,
             help,
-            samples: vec![(Labels::new(), value)],
+            kind: MetricKind::Gauge,
+            samples,
+        }
+    }
+
+    /// A gauge with one unlabelled sample.
+    pub fn single(name: &'static str, help: &'static str, value: f64) -> Self {
+        Gauge::new(name, help, vec![(Labels::new(), value)])
+    }
+
+    /// A counter with one unlabelled sample.
+    pub fn counter(name: &'static str, help: &'static str, value: f64) -> Self {
+        Gauge {
+            kind: MetricKind::Counter,
+            ..Gauge::single(name, help, value)
         }
     }
 
     pub fn write(&self, out: &mut String) {
+        let kind = match self.kind {
+            MetricKind::Gauge => "gauge",
+            MetricKind::Counter => "counter",
+        };
         let _ = writeln!(
             out,
-            "# HELP {} {}\n# TYPE {} gauge",
+            "# HELP {} {}\n# TYPE {} {kind}",
             self.name, self.help, self.name
         );
         for (labels, value) in &self.samples {

@@ -8,6 +8,7 @@ pub mod credential_cache;
 pub mod database;
 pub mod fx_rates;
 pub mod metrics;
+pub mod process_metrics;
 pub mod projection_runtime;
 pub mod security;
 pub mod tokens;

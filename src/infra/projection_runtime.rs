@@ -145,13 +145,15 @@ impl GaugeSource for ProjectionGauges {
     fn collect(&self) -> GaugeFuture<'_> {
         Box::pin(async move {
             let statuses = status::projection_statuses(&self.pool).await?;
-            let per_projection = |name, help, value: fn(&ProjectionStatus) -> f64| Gauge {
-                name,
-                help,
-                samples: statuses
-                    .iter()
-                    .map(|status| (vec![("projection", status.name.clone())], value(status)))
-                    .collect(),
+            let per_projection = |name, help, value: fn(&ProjectionStatus) -> f64| {
+                Gauge::new(
+                    name,
+                    help,
+                    statuses
+                        .iter()
+                        .map(|status| (vec![("projection", status.name.clone())], value(status)))
+                        .collect(),
+                )
             };
             Ok(vec![
                 per_projection(

@@ -96,13 +96,15 @@ impl GaugeSource for StoreGauges {
     fn collect(&self) -> GaugeFuture<'_> {
         Box::pin(async move {
             let stores = store_sync(&self.pool, self.alert_hours).await?;
-            let per_store = |name, help, value: fn(&StoreSync) -> f64| Gauge {
-                name,
-                help,
-                samples: stores
-                    .iter()
-                    .map(|store| (vec![("store", store.store_id.clone())], value(store)))
-                    .collect(),
+            let per_store = |name, help, value: fn(&StoreSync) -> f64| {
+                Gauge::new(
+                    name,
+                    help,
+                    stores
+                        .iter()
+                        .map(|store| (vec![("store", store.store_id.clone())], value(store)))
+                        .collect(),
+                )
             };
             Ok(vec![
                 per_store(

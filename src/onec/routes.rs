@@ -21,6 +21,7 @@ use crate::http::body::JsonBody;
 use crate::http::error::ApiError;
 use crate::http::extract::Query;
 use crate::http::request::RequestId;
+use crate::infra::metrics::Family;
 use crate::state::AppState;
 
 /// Most operations one batch may carry (1C sends at most 1,000).
@@ -106,6 +107,7 @@ async fn transaction(
         .await?
         .pop()
         .expect("one outcome per item");
+    count_outcomes(&state, &store, std::slice::from_ref(&outcome));
     let currency = &store.currency;
     Ok(match outcome {
         ItemOutcome::Applied {
@@ -211,6 +213,7 @@ async fn batch(
         metadata: request_id.metadata(Source::OneC, format!("store:{}", store.store_id)),
     };
     let outcomes = engine::apply(&state, submission).await?;
+    count_outcomes(&state, &store, &outcomes);
     let position = outcomes
         .iter()
         .filter_map(|outcome| match outcome {
@@ -268,4 +271,24 @@ fn item_json(external_id: Option<&str>, outcome: &ItemOutcome, currency: &Curren
         }
     }
     Value::Object(result)
+}
+
+/// 1C operations answered, by store and outcome (`ok`, `duplicate`, or the error code).
+static ONEC_OPERATIONS: Family = Family {
+    name: "ledger_onec_operations_total",
+    help: "1C operations answered, by store and outcome (ok, duplicate or the error code).",
+};
+
+fn count_outcomes(state: &AppState, store: &StoreContext, outcomes: &[ItemOutcome]) {
+    for outcome in outcomes {
+        let label = match outcome {
+            ItemOutcome::Applied { .. } => "ok",
+            ItemOutcome::Duplicate { .. } => "duplicate",
+            failed => failed.error_code().unwrap_or("error"),
+        };
+        state.metrics.increment(
+            &ONEC_OPERATIONS,
+            &[("store", &store.store_id), ("outcome", label)],
+        );
+    }
 }

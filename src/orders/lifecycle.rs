@@ -156,10 +156,13 @@ async fn claim_streams_of(
     let streams = [StreamId::cashback(customer_id), order.stream()];
     let versions = state.store.lock_streams(connection, &streams).await?;
     if versions[1] != order.version {
-        return Err(CommandError::Retry(format!(
-            "order {} moved on while its streams were claimed",
-            order.order_id()
-        )));
+        return Err(CommandError::Retry(
+            format!(
+                "order {} moved on while its streams were claimed",
+                order.order_id()
+            )
+            .into(),
+        ));
     }
     Ok(())
 }

@@ -9,6 +9,7 @@
 pub mod expiry;
 pub mod fx_quote;
 pub mod lifecycle;
+pub mod metrics;
 pub mod payment;
 pub mod place;
 pub mod routes;

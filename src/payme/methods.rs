@@ -119,7 +119,7 @@ async fn on_connection<T>(
     outcome.unwrap_or_else(|error| {
         let description = match &error {
             CommandError::Rejected(error) => error.to_string(),
-            CommandError::Retry(conflict) => conflict.clone(),
+            CommandError::Retry(conflict) => conflict.to_string(),
             CommandError::Failed(error) => format!("{error:#}"),
         };
         tracing::error!(error = %description, "Payme read failed");

@@ -165,9 +165,9 @@ pub async fn refuse_contradicting_order(
 
 /// Makes `command::execute` run the command again (a twin request moved the transaction on).
 pub fn lost_race(payme_id: &str) -> CommandError {
-    CommandError::Retry(format!(
-        "Payme transaction {payme_id} changed while it was being decided"
-    ))
+    CommandError::Retry(
+        format!("Payme transaction {payme_id} changed while it was being decided").into(),
+    )
 }
 
 /// The order a transaction pays (its stream was written with the transaction's creation, so it

@@ -94,3 +94,70 @@ async fn invented_methods_and_random_paths_create_no_series(pool: PgPool) {
     );
     app.stop().await;
 }
+
+/// The families dashboards and alert rules rely on are there after some traffic, and the page
+/// is valid Prometheus text (`promtool check metrics`, when installed — `.ci/run` installs it).
+#[sqlx::test]
+async fn the_metrics_page_has_the_standard_families_and_promtool_accepts_it(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let key = app.store_key("s1", "UZS", "UTC").await;
+    app.customer_with_phone("998901234567").await;
+    let accrual = app
+        .onec_post(
+            "/api/cashback/v1/transactions",
+            Some(&key),
+            &crate::common::onec::operation("A-1", "accrual", "1.00", "998901234567"),
+        )
+        .await;
+    assert_eq!(accrual.status, reqwest::StatusCode::CREATED);
+
+    let page = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    for family in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "ledger_db_pool_connections",
+        "ledger_db_pool_waiting_commands",
+        "ledger_command_duration_seconds_bucket",
+        "ledger_append_duration_seconds_count",
+        "ledger_onec_operations_total{store=\"s1\",outcome=\"ok\"} 1",
+        "ledger_payments",
+        "ledger_projection_lag_events",
+        "ledger_http_requests_total",
+    ] {
+        assert!(page.contains(family), "{family} missing from:\n{page}");
+    }
+    let Ok(mut promtool) = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    else {
+        println!("promtool is not installed (Debian's `prometheus` package): format not checked");
+        return;
+    };
+    use std::io::Write as _;
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(page.as_bytes())
+        .unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool refuses /metrics: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}
