@@ -378,11 +378,11 @@ mod tests {
             "a\\\\b\\\"c\\nd",
             "backslash, quote and newline are escaped"
         );
-        let gauge = Gauge {
-            name: "ledger_test",
-            help: "test",
-            samples: vec![(vec![("store", "evil\"} 1\nfake 2".into())], 1.0)],
-        };
+        let gauge = Gauge::new(
+            "ledger_test",
+            "test",
+            vec![(vec![("store", "evil\"} 1\nfake 2".into())], 1.0)],
+        );
         let mut out = String::new();
         gauge.write(&mut out);
         assert!(
