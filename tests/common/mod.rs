@@ -5,6 +5,7 @@
 
 pub mod onec;
 pub mod payme_caller;
+pub mod private_cluster;
 pub mod raw_http;
 
 use ledger::app::{self, RunningServer};

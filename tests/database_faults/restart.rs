@@ -5,73 +5,20 @@
 //! The test runs its own private cluster (it stops and starts it), never the shared test one.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ledger_embedded_pg::{self as embedded_pg, Durability, EmbeddedOptions};
 use reqwest::StatusCode;
 use tokio::time::Instant;
 
 use crate::common::onec::operation;
+use crate::common::private_cluster::PrivateCluster;
 use crate::common::{spawn_app_with, TestApp, ADMIN_TOKEN};
 use crate::server_pool;
 
 const PHONE: &str = "998904445566";
 const DEADLINE: Duration = Duration::from_secs(30);
-
-/// A private cluster in a fresh directory, stopped (by its own command) when dropped.
-struct PrivateCluster {
-    data_dir: PathBuf,
-}
-
-impl PrivateCluster {
-    async fn start() -> (PrivateCluster, String) {
-        // /var/tmp: the `postgres` OS user (which runs the server when tests run as root) can
-        // enter it.
-        let data_dir = std::env::temp_dir()
-            .parent()
-            .map(|_| PathBuf::from("/var/tmp"))
-            .unwrap()
-            .join(format!("ledger-restart-test-{}", uuid::Uuid::new_v4()));
-        let cluster = PrivateCluster { data_dir };
-        let url = cluster.up().await;
-        (cluster, url)
-    }
-
-    async fn up(&self) -> String {
-        embedded_pg::start_or_reuse(&EmbeddedOptions {
-            data_dir: self.data_dir.clone(),
-            durability: Durability::FastUnsafeForTests,
-        })
-        .await
-        .expect("the private cluster starts")
-        .database_url
-    }
-
-    async fn down(&self) {
-        embedded_pg::stop(&self.data_dir)
-            .await
-            .expect("the private cluster stops");
-    }
-}
-
-impl Drop for PrivateCluster {
-    fn drop(&mut self) {
-        let data_dir = self.data_dir.clone();
-        // Stop it even when the test failed half-way; then remove its files.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            let _ = runtime.block_on(embedded_pg::stop(&data_dir));
-            let _ = std::fs::remove_dir_all(&data_dir);
-        })
-        .join();
-    }
-}
 
 async fn ready(app: &TestApp) -> StatusCode {
     app.get("/readyz", None).await.status
