@@ -9,4 +9,5 @@ pub mod fx_rates;
 pub mod metrics;
 pub mod projection_runtime;
 pub mod security;
+pub mod sessions;
 pub mod tokens;
