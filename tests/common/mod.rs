@@ -6,6 +6,7 @@
 pub mod onec;
 pub mod payme_caller;
 pub mod raw_http;
+pub mod telegram;
 
 use ledger::app::{self, RunningServer};
 use ledger::config::{Config, Secret};
