@@ -52,6 +52,8 @@ pub struct TelegramConfig {
     pub payment_provider_token: Secret,
     pub init_data_max_age_s: u64,
     pub admin_chat_id: Option<i64>,
+    /// How long a Mini App session token stays valid (`LEDGER_TELEGRAM_SESSION_TTL_S`).
+    pub session_ttl_s: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -299,6 +301,10 @@ fn telegram(sources: &Sources) -> anyhow::Result<TelegramConfig> {
         admin_chat_id: match sources.non_empty("LEDGER_TELEGRAM_ADMIN_CHAT_ID") {
             None => None,
             Some(id) => Some(id.trim().parse().context("LEDGER_TELEGRAM_ADMIN_CHAT_ID")?),
+        },
+        session_ttl_s: match sources.parsed("LEDGER_TELEGRAM_SESSION_TTL_S", 86_400)? {
+            0 => bail!("LEDGER_TELEGRAM_SESSION_TTL_S must be at least 1 (seconds)"),
+            seconds => seconds,
         },
     })
 }

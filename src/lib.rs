@@ -5,7 +5,7 @@
 //! Dependencies point one way:
 //! - [`app`] knows every area and wires routes, gauges and background jobs together;
 //! - the business areas ([`customers`], [`orders`], [`cashback`], [`payme`], [`onec`],
-//!   [`admin`]) each have the shape routes → commands → events → projection;
+//!   [`telegram`], [`admin`]) each have the shape routes → commands → events → projection;
 //! - what areas share: [`state`] (the leaf holding pool, store, settings and caches),
 //!   [`command`] (how a write decides and appends), [`rejection`] (the domain's refusals) and
 //!   [`http`] (errors, auth, bodies, the router's layers);
@@ -25,3 +25,4 @@ pub mod orders;
 pub mod payme;
 pub mod rejection;
 pub mod state;
+pub mod telegram;

@@ -26,6 +26,12 @@ pub fn gateway_clearing(provider: &str) -> String {
     format!("gateway:{provider}:clearing")
 }
 
+/// Money a gateway took that paid no order (a late or mismatching charge), held until it is
+/// refunded.
+pub fn gateway_unapplied(provider: &str) -> String {
+    format!("gateway:{provider}:unapplied")
+}
+
 /// Cashback the online shop has granted (its expense).
 pub fn shop_cashback_issued() -> String {
     "shop:cashback_issued".to_owned()

@@ -40,6 +40,16 @@ impl StreamId {
         Self::typed("telegram_payment", charge_id)
     }
 
+    /// The outcome of one outgoing message, named by the id of the fact it tells about.
+    pub fn outbox(message_id: &str) -> Self {
+        Self::typed("outbox", message_id)
+    }
+
+    /// One alert raised to operators.
+    pub fn operator_alert(alert_id: &str) -> Self {
+        Self::typed("operator_alert", alert_id)
+    }
+
     /// Settings that live in the log (the active Payme keys, for instance).
     pub fn settings(name: &str) -> Self {
         Self::typed("settings", name)

@@ -1,5 +1,5 @@
-//! Bearer-token authentication and scope checks, as extractors so that they run before the
-//! body is read (401, then 403, then 400, then business rules).
+//! Bearer-token authentication and scope checks, and Mini App sessions, as extractors so that
+//! they run before the body is read (401, then 403, then 400, then business rules).
 
 use std::marker::PhantomData;
 
@@ -8,6 +8,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::error::ApiError;
+use crate::infra::sessions::{self, MiniAppUser};
 use crate::infra::tokens::{self, ApiClient, Scope};
 use crate::state::AppState;
 
@@ -77,4 +78,74 @@ fn bearer_token(parts: &Parts) -> Option<&str> {
     let (scheme, token) = header.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// A Mini App user, from a session token (`Authorization: Bearer tgs_…`) issued by
+/// `POST /api/telegram/auth`. Routes taking it act only on the session's own customer. A shop
+/// or admin token is not a session (401), and a session token is never accepted by
+/// [`Authorized`], which looks in another table.
+pub struct MiniAppSession(pub MiniAppUser);
+
+impl<S> FromRequestParts<S> for MiniAppSession
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let token = bearer_token(parts).ok_or(ApiError::Unauthorized)?;
+        sessions::authenticate(&state.pool, token)
+            .await?
+            .map(MiniAppSession)
+            .ok_or(ApiError::Unauthorized)
+    }
+}
+
+/// Who may act on an order: the shop (a bearer token with scope `R`, any order) or a Mini App
+/// user (a session, only the session customer's own orders). For routes both may call.
+pub enum ShopOrMiniApp<R: RequiredScope> {
+    Shop(Authorized<R>),
+    MiniApp(MiniAppUser),
+}
+
+impl<R: RequiredScope> ShopOrMiniApp<R> {
+    /// Whether this caller may see or act on an order of `customer_id` (`None`: a guest order).
+    pub fn may_act_for(&self, customer_id: Option<&str>) -> bool {
+        match self {
+            ShopOrMiniApp::Shop(_) => true,
+            ShopOrMiniApp::MiniApp(user) => customer_id == Some(user.customer_id.as_str()),
+        }
+    }
+
+    /// The actor recorded in event metadata.
+    pub fn actor(&self) -> String {
+        match self {
+            ShopOrMiniApp::Shop(auth) => auth.client.name.clone(),
+            ShopOrMiniApp::MiniApp(user) => format!("telegram:{}", user.telegram_id),
+        }
+    }
+}
+
+impl<S, R> FromRequestParts<S> for ShopOrMiniApp<R>
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+    R: RequiredScope,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let app = AppState::from_ref(state);
+        let token = bearer_token(parts).ok_or(ApiError::Unauthorized)?;
+        if token.starts_with(sessions::SESSION_TOKEN_PREFIX) {
+            if let Some(user) = sessions::authenticate(&app.pool, token).await? {
+                return Ok(ShopOrMiniApp::MiniApp(user));
+            }
+        }
+        Authorized::<R>::from_request_parts(parts, state)
+            .await
+            .map(ShopOrMiniApp::Shop)
+    }
 }

@@ -19,6 +19,10 @@ pub enum ApiError {
     /// 401: no credential, or one we do not know.
     #[error("missing or invalid credentials")]
     Unauthorized,
+    /// 401 `invalid_init_data` / `init_data_expired`: a Mini App's Telegram `initData` was
+    /// refused (`code` says which).
+    #[error("{message}")]
+    InitDataRefused { code: &'static str, message: String },
     /// 403: a known credential without the scope the route needs.
     #[error("this credential lacks the {scope} scope")]
     Forbidden { scope: &'static str },
@@ -89,6 +93,13 @@ pub enum ApiError {
     /// unreachable, read-only, full, every connection busy, a statement cancelled as too long).
     #[error("the database is unavailable: {reason}; retry shortly")]
     DatabaseUnavailable { reason: &'static str },
+    /// 502 `telegram_api_error`: the Telegram Bot API refused a call or could not be reached
+    /// (`message` carries Telegram's own description, never the bot token).
+    #[error("the Telegram Bot API failed: {message}")]
+    TelegramApi { message: String },
+    /// 503 `telegram_closed`: the route needs `LEDGER_TELEGRAM_BOT_TOKEN`, which is not set.
+    #[error("Telegram is not configured on this server")]
+    TelegramClosed,
     /// 500 `internal`: a handler panicked; the panic is logged with the request id.
     #[error("internal error (a handler panicked)")]
     Panicked,
@@ -121,7 +132,7 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::InitDataRefused { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::InvalidRequest { .. }
@@ -141,7 +152,9 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Overloaded { .. }
             | ApiError::FxUnavailable { .. }
-            | ApiError::DatabaseUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            | ApiError::DatabaseUnavailable { .. }
+            | ApiError::TelegramClosed => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TelegramApi { .. } => StatusCode::BAD_GATEWAY,
             ApiError::Panicked | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -160,6 +173,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthorized => "unauthorized",
+            ApiError::InitDataRefused { code, .. } => code,
             ApiError::Forbidden { .. } => "forbidden",
             ApiError::NotFound { code, .. } => code,
             ApiError::InvalidRequest { .. } | ApiError::Unprocessable { .. } => "invalid_request",
@@ -179,6 +193,8 @@ impl ApiError {
             ApiError::Overloaded { .. } => "overloaded",
             ApiError::FxUnavailable { .. } => "fx_unavailable",
             ApiError::DatabaseUnavailable { .. } => "database_unavailable",
+            ApiError::TelegramApi { .. } => "telegram_api_error",
+            ApiError::TelegramClosed => "telegram_closed",
             ApiError::Panicked | ApiError::Internal(_) => "internal",
         }
     }

@@ -11,4 +11,5 @@ pub mod metrics;
 pub mod process_metrics;
 pub mod projection_runtime;
 pub mod security;
+pub mod sessions;
 pub mod tokens;

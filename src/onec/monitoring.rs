@@ -1,6 +1,8 @@
 //! Sync monitoring of 1C stores: the admin view (`GET /api/admin/sync/stores`), Prometheus gauges
 //! of seconds since each store's last operation, and a warning in the log when a store turns
-//! stale (no operation for `LEDGER_SYNC_ALERT_HOURS`). Also keeps the sync log bounded.
+//! stale (no operation for `LEDGER_SYNC_ALERT_HOURS`) — also sent to the operators' Telegram
+//! chat through the outbox when `LEDGER_TELEGRAM_ADMIN_CHAT_ID` is set. Also keeps the sync log
+//! bounded.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -18,6 +20,7 @@ use crate::http::auth::{Admin, Authorized};
 use crate::http::error::ApiError;
 use crate::infra::metrics::{Gauge, GaugeFuture, GaugeSource};
 use crate::state::AppState;
+use crate::telegram::outbox::alerts::{self, Alert};
 
 const WATCH_INTERVAL: Duration = Duration::from_secs(60);
 /// Sync log rows older than this are deleted, at most `RETENTION_BATCH` per sweep.
@@ -129,6 +132,7 @@ pub fn spawn(tasks: &mut JoinSet<()>, state: AppState, shutdown: CancellationTok
         loop {
             match store_sync(&state.pool, state.config.sync_alert_hours).await {
                 Ok(stores) => {
+                    alert_operators(&state, &stale, &stores).await;
                     stale = report_transitions(&stale, &stores, state.config.sync_alert_hours)
                 }
                 Err(error) => tracing::warn!(%error, "1C sync monitor could not read the sync log"),
@@ -142,6 +146,35 @@ pub fn spawn(tasks: &mut JoinSet<()>, state: AppState, shutdown: CancellationTok
             }
         }
     });
+}
+
+/// Raises an operators' alert for each store that turned stale since the last look (once per
+/// silence: the alert is keyed by the store's last operation time, so other server processes
+/// and restarts do not repeat it).
+async fn alert_operators(state: &AppState, previously: &BTreeSet<String>, stores: &[StoreSync]) {
+    let alert_hours = state.config.sync_alert_hours;
+    for store in stores
+        .iter()
+        .filter(|s| s.stale && !previously.contains(&s.store_id))
+    {
+        let last = store
+            .last_operation_at
+            .map_or_else(|| "never".to_owned(), |at| at.to_rfc3339());
+        let name = store.name.as_deref().unwrap_or(&store.store_id);
+        let alert = Alert {
+            kind: "onec_store_stale",
+            subject: &store.store_id,
+            episode: &last,
+            text: format!(
+                "1C store {name} ({}) has sent no operation for {alert_hours} h or more \
+                 (last operation: {last}).",
+                store.store_id
+            ),
+        };
+        if let Err(error) = alerts::raise(state, &alert).await {
+            tracing::warn!(store = %store.store_id, %error, "could not raise the stale-store alert");
+        }
+    }
 }
 
 /// Logs stores that turned stale or recovered since the last look; returns the new stale set.

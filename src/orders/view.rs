@@ -83,3 +83,46 @@ async fn payments_json(pool: &PgPool, order_id: &str) -> Result<Vec<Value>, ApiE
         })
         .collect()
 }
+
+/// Most orders one list answers.
+pub const MAX_ORDER_LIST: i64 = 200;
+
+/// A customer's orders, newest first, as summaries (without items and payments; the order's
+/// own route has them): what a Mini App user sees of their orders.
+pub async fn customer_orders_json(
+    pool: &PgPool,
+    customer_id: &str,
+    limit: i64,
+) -> Result<Vec<Value>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT order_id, external_id, status, currency, items_total_minor, \
+                cashback_redeemed_minor, amount_minor, flags, created_at, updated_at, expires_at \
+         FROM orders_view WHERE customer_id = $1 ORDER BY created_at DESC, order_id LIMIT $2",
+    )
+    .bind(customer_id)
+    .bind(limit.clamp(1, MAX_ORDER_LIST))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let currency = Currency::recorded(row.try_get::<String, _>("currency")?.as_str())
+                .map_err(ApiError::internal)?;
+            let money = |column: &str| -> Result<String, ApiError> {
+                Ok(currency.format_minor(row.try_get::<i64, _>(column)?))
+            };
+            Ok(json!({
+                "order_id": row.try_get::<String, _>("order_id")?,
+                "external_id": row.try_get::<String, _>("external_id")?,
+                "status": row.try_get::<String, _>("status")?,
+                "amount": money("amount_minor")?,
+                "items_total": money("items_total_minor")?,
+                "cashback_redeemed": money("cashback_redeemed_minor")?,
+                "currency": currency.code(),
+                "flags": row.try_get::<Vec<String>, _>("flags")?,
+                "created_at": row.try_get::<DateTime<Utc>, _>("created_at")?,
+                "updated_at": row.try_get::<DateTime<Utc>, _>("updated_at")?,
+                "expires_at": row.try_get::<DateTime<Utc>, _>("expires_at")?,
+            }))
+        })
+        .collect()
+}

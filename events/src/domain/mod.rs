@@ -7,7 +7,9 @@
 pub mod cashback;
 pub mod customer;
 pub mod order;
+pub mod outbox;
 pub mod payme;
+pub mod telegram;
 mod upcast;
 
 use serde::{Deserialize, Serialize};
@@ -17,7 +19,9 @@ use crate::postings::Postings;
 pub use cashback::*;
 pub use customer::*;
 pub use order::*;
+pub use outbox::*;
 pub use payme::*;
+pub use telegram::*;
 pub use upcast::{Upcaster, UPCASTERS};
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +104,11 @@ domain_events! {
     PaymeTransactionCancelled = 1,
     PaymeFiscalDataRecorded = 1,
     PaymeKeysReplaced = 1,
+    TelegramPaymentReceived = 1,
+    TelegramPaymentRefunded = 1,
+    OutboxMessageDelivered = 1,
+    OutboxMessageFailed = 1,
+    OperatorAlertRaised = 1,
 }
 
 impl DomainEvent {
@@ -162,6 +171,8 @@ impl DomainEvent {
             DomainEvent::CashbackAccrualReversed(event) => Some(&event.postings),
             DomainEvent::CashbackHoldPosted(event) => Some(&event.postings),
             DomainEvent::CashbackRedemptionReturned(event) => Some(&event.postings),
+            DomainEvent::TelegramPaymentReceived(event) => event.postings.as_ref(),
+            DomainEvent::TelegramPaymentRefunded(event) => event.postings.as_ref(),
             DomainEvent::CustomerRegistered(_)
             | DomainEvent::CustomerTelegramLinked(_)
             | DomainEvent::CustomerPhoneLinked(_)
@@ -176,7 +187,10 @@ impl DomainEvent {
             | DomainEvent::PaymeTransactionPerformed(_)
             | DomainEvent::PaymeTransactionCancelled(_)
             | DomainEvent::PaymeFiscalDataRecorded(_)
-            | DomainEvent::PaymeKeysReplaced(_) => None,
+            | DomainEvent::PaymeKeysReplaced(_)
+            | DomainEvent::OutboxMessageDelivered(_)
+            | DomainEvent::OutboxMessageFailed(_)
+            | DomainEvent::OperatorAlertRaised(_) => None,
         }
     }
 }

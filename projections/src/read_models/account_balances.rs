@@ -22,7 +22,7 @@ impl Projector for AccountBalances {
     }
 
     fn stream_types(&self) -> &'static [&'static str] {
-        &["order", "cashback"]
+        &["order", "cashback", "telegram_payment"]
     }
 
     fn tables(&self) -> &'static [&'static str] {

@@ -8,7 +8,10 @@ pub mod customers;
 pub mod lookups;
 pub mod onec_operations;
 pub mod orders;
+pub mod outbox;
+pub mod outbox_messages;
 pub mod payme_transactions;
+pub mod telegram_payments;
 
 use std::sync::Arc;
 
@@ -32,6 +35,7 @@ pub fn asynchronous() -> Vec<Arc<dyn Projector>> {
         Arc::new(customers::Customers),
         Arc::new(account_balances::AccountBalances),
         Arc::new(cashback_history::CashbackHistory),
+        Arc::new(outbox::Outbox),
     ]
 }
 

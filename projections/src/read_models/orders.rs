@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use ledger_events::{DomainEvent, RecordedEvent};
 use sqlx::PgConnection;
 
-use super::expect_one_row;
+use super::{expect_one_row, telegram_payments as telegram};
 use crate::{ProjectionError, Projector};
 
 pub struct Orders;
@@ -18,7 +18,7 @@ impl Projector for Orders {
     }
 
     fn stream_types(&self) -> &'static [&'static str] {
-        &["order", "payme_tx"]
+        &["order", "payme_tx", "telegram_payment"]
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -114,6 +114,12 @@ impl Projector for Orders {
                 let at = from_millis(cancelled.cancel_time_ms, event);
                 let state = cancelled.state.to_string();
                 set_payment_state(connection, event, &cancelled.payme_id, &state, at).await
+            }
+            DomainEvent::TelegramPaymentReceived(received) => {
+                telegram::received(connection, event, received).await
+            }
+            DomainEvent::TelegramPaymentRefunded(refunded) => {
+                telegram::refunded(connection, event, refunded).await
             }
             _ => Ok(()),
         }
