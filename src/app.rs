@@ -109,7 +109,7 @@ fn register_gauges(state: &AppState) {
     state.metrics.register(Arc::new(ProcessGauges));
     state.metrics.register(Arc::new(PoolGauges {
         pool: state.pool.clone(),
-        metrics: state.metrics.clone(),
+        waiting_for_connection: state.metrics.waiting_for_connection.clone(),
     }));
     state
         .metrics

@@ -58,8 +58,10 @@ pub struct Metrics {
     counters: Mutex<BTreeMap<Series, u64>>,
     histograms: Mutex<BTreeMap<Series, Histogram>>,
     helps: Mutex<BTreeMap<&'static str, &'static str>>,
-    /// Commands waiting for a pooled connection right now.
-    pub waiting_for_connection: std::sync::atomic::AtomicI64,
+    /// Commands waiting for a pooled connection right now. Shared with the pool gauge by its
+    /// own `Arc`: a gauge must never hold the registry that holds it, or the cycle keeps the
+    /// registry, and the database pool inside its gauges, alive forever.
+    pub waiting_for_connection: Arc<std::sync::atomic::AtomicI64>,
     sources: RwLock<Vec<Arc<CachedSource>>>,
     gauge_ttl: Duration,
 }
@@ -133,7 +135,7 @@ impl Metrics {
             counters: Mutex::default(),
             histograms: Mutex::default(),
             helps: Mutex::default(),
-            waiting_for_connection: std::sync::atomic::AtomicI64::new(0),
+            waiting_for_connection: Arc::default(),
             sources: RwLock::default(),
             gauge_ttl,
         }

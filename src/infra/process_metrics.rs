@@ -6,8 +6,8 @@ use std::fs;
 
 use sqlx::PgPool;
 
-use super::metrics::{Gauge, GaugeFuture, GaugeSource, Labels, Metrics};
-use std::sync::atomic::Ordering;
+use super::metrics::{Gauge, GaugeFuture, GaugeSource, Labels};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 /// Linux's clock ticks per second for `/proc/<pid>/stat` times (`sysconf(_SC_CLK_TCK)`, 100 on
@@ -96,7 +96,8 @@ fn process_gauges() -> anyhow::Result<Vec<Gauge>> {
 /// The connection pool: connections in use and idle, its size, and commands waiting for one.
 pub struct PoolGauges {
     pub pool: PgPool,
-    pub metrics: Arc<Metrics>,
+    /// The registry's counter of commands waiting for a connection (not the registry itself).
+    pub waiting_for_connection: Arc<AtomicI64>,
 }
 
 impl GaugeSource for PoolGauges {
@@ -125,7 +126,7 @@ impl GaugeSource for PoolGauges {
                 Gauge::single(
                     "ledger_db_pool_waiting_commands",
                     "Commands waiting for a pooled connection right now.",
-                    self.metrics.waiting_for_connection.load(Ordering::Relaxed) as f64,
+                    self.waiting_for_connection.load(Ordering::Relaxed) as f64,
                 ),
             ])
         })
