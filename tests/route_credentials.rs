@@ -60,22 +60,18 @@ struct Route {
     right: u16,
 }
 
-const fn route(
-    method: &'static str,
-    template: &'static str,
-    credential: Credential,
-    path: &'static str,
-    body: Option<fn() -> Value>,
-    right: u16,
-) -> Route {
-    Route {
-        method,
-        template,
-        credential,
-        path,
-        body,
-        right,
-    }
+/// `route!(method, template, credential, path, body, right)`: one row of the table.
+macro_rules! route {
+    ($method:literal, $template:literal, $credential:expr, $path:literal, $body:expr, $right:literal $(,)?) => {
+        Route {
+            method: $method,
+            template: $template,
+            credential: $credential,
+            path: $path,
+            body: $body,
+            right: $right,
+        }
+    };
 }
 
 fn empty() -> Value {
@@ -102,11 +98,11 @@ use Credential::*;
 
 /// Every route the server has. Keep in step with docs/api.md §4.
 const ROUTES: &[Route] = &[
-    route("GET", "/healthz", Public, "/healthz", None, 200),
-    route("GET", "/readyz", Public, "/readyz", None, 200),
-    route("GET", "/metrics", Public, "/metrics", None, 200),
-    route("GET", "/openapi.json", Public, "/openapi.json", None, 200),
-    route(
+    route!("GET", "/healthz", Public, "/healthz", None, 200),
+    route!("GET", "/readyz", Public, "/readyz", None, 200),
+    route!("GET", "/metrics", Public, "/metrics", None, 200),
+    route!("GET", "/openapi.json", Public, "/openapi.json", None, 200),
+    route!(
         "POST",
         "/api/customers",
         Bearer(Scope::OrdersWrite),
@@ -114,7 +110,7 @@ const ROUTES: &[Route] = &[
         Some(new_customer),
         201,
     ),
-    route(
+    route!(
         "POST",
         "/api/orders",
         Bearer(Scope::OrdersWrite),
@@ -122,7 +118,7 @@ const ROUTES: &[Route] = &[
         Some(empty),
         400,
     ),
-    route(
+    route!(
         "GET",
         "/api/orders/{order_id}",
         Bearer(Scope::OrdersRead),
@@ -130,7 +126,7 @@ const ROUTES: &[Route] = &[
         None,
         404,
     ),
-    route(
+    route!(
         "POST",
         "/api/orders/{order_id}/complete",
         Bearer(Scope::OrdersWrite),
@@ -138,7 +134,7 @@ const ROUTES: &[Route] = &[
         None,
         404,
     ),
-    route(
+    route!(
         "POST",
         "/api/orders/{order_id}/cancel",
         Bearer(Scope::OrdersWrite),
@@ -146,7 +142,7 @@ const ROUTES: &[Route] = &[
         None,
         404,
     ),
-    route(
+    route!(
         "GET",
         "/api/customers/{customer_id}/cashback",
         Bearer(Scope::CashbackRead),
@@ -154,7 +150,7 @@ const ROUTES: &[Route] = &[
         None,
         404,
     ),
-    route(
+    route!(
         "POST",
         "/api/payme",
         PaymeBasic,
@@ -162,7 +158,7 @@ const ROUTES: &[Route] = &[
         Some(payme_check),
         200,
     ),
-    route(
+    route!(
         "GET",
         "/api/reports/payme/statement",
         Bearer(Scope::ReportsRead),
@@ -170,7 +166,7 @@ const ROUTES: &[Route] = &[
         None,
         200,
     ),
-    route(
+    route!(
         "GET",
         "/api/cashback/v1/balance",
         StoreKey,
@@ -178,7 +174,7 @@ const ROUTES: &[Route] = &[
         None,
         404,
     ),
-    route(
+    route!(
         "POST",
         "/api/cashback/v1/transactions",
         StoreKey,
@@ -186,7 +182,7 @@ const ROUTES: &[Route] = &[
         Some(empty),
         400,
     ),
-    route(
+    route!(
         "POST",
         "/api/cashback/v1/transactions/batch",
         StoreKey,
@@ -194,7 +190,7 @@ const ROUTES: &[Route] = &[
         Some(empty_batch),
         400,
     ),
-    route(
+    route!(
         "GET",
         "/api/admin/events",
         Bearer(Scope::Admin),
@@ -202,7 +198,7 @@ const ROUTES: &[Route] = &[
         None,
         200,
     ),
-    route(
+    route!(
         "GET",
         "/api/admin/streams/{stream_id}",
         Bearer(Scope::Admin),
@@ -210,7 +206,7 @@ const ROUTES: &[Route] = &[
         None,
         404,
     ),
-    route(
+    route!(
         "GET",
         "/api/admin/projections",
         Bearer(Scope::Admin),
@@ -218,7 +214,7 @@ const ROUTES: &[Route] = &[
         None,
         200,
     ),
-    route(
+    route!(
         "GET",
         "/api/admin/sync/stores",
         Bearer(Scope::Admin),
@@ -226,7 +222,7 @@ const ROUTES: &[Route] = &[
         None,
         200,
     ),
-    route(
+    route!(
         "GET",
         "/api/admin/outbox",
         Bearer(Scope::Admin),
@@ -234,7 +230,7 @@ const ROUTES: &[Route] = &[
         None,
         200,
     ),
-    route(
+    route!(
         "POST",
         "/api/telegram/auth",
         InitData,
@@ -242,8 +238,8 @@ const ROUTES: &[Route] = &[
         None,
         200,
     ),
-    route("GET", "/api/me", Session, "/api/me", None, 200),
-    route(
+    route!("GET", "/api/me", Session, "/api/me", None, 200),
+    route!(
         "GET",
         "/api/me/orders",
         Session,
@@ -251,7 +247,7 @@ const ROUTES: &[Route] = &[
         None,
         200,
     ),
-    route(
+    route!(
         "GET",
         "/api/me/cashback",
         Session,
@@ -259,7 +255,7 @@ const ROUTES: &[Route] = &[
         None,
         200,
     ),
-    route(
+    route!(
         "GET",
         "/api/me/orders/{order_id}/payment-status",
         SessionOrBearer(Scope::OrdersRead),
@@ -267,7 +263,7 @@ const ROUTES: &[Route] = &[
         None,
         404,
     ),
-    route(
+    route!(
         "POST",
         "/api/telegram/payment/invoice",
         Session,
@@ -276,7 +272,7 @@ const ROUTES: &[Route] = &[
         404,
     ),
     // Last: the right call revokes the session it is made with (a session of its own).
-    route(
+    route!(
         "POST",
         "/api/telegram/logout",
         Session,
@@ -284,7 +280,7 @@ const ROUTES: &[Route] = &[
         None,
         200,
     ),
-    route(
+    route!(
         "POST",
         "/api/telegram/webhook",
         WebhookSecret,
@@ -507,36 +503,15 @@ async fn check(app: &TestApp, keys: &Keys, route: &Route) {
         }
         PaymeBasic => {
             expect(app, route, "no credential", &[], None, 200).await;
-            let wrong = basic_auth("Paycom", "not-the-payme-key");
-            expect(
-                app,
-                route,
-                "a wrong key",
-                &[("authorization", &wrong)],
-                None,
-                200,
-            )
-            .await;
-            let login = basic_auth("Other", PAYME_KEY);
-            expect(
-                app,
-                route,
-                "a wrong login",
-                &[("authorization", &login)],
-                None,
-                200,
-            )
-            .await;
-            let admin = bearer(keys.token(Scope::Admin));
-            expect(
-                app,
-                route,
-                "a bearer token",
-                &[("authorization", &admin)],
-                None,
-                200,
-            )
-            .await;
+            let wrong_ones = [
+                ("a wrong key", basic_auth("Paycom", "not-the-payme-key")),
+                ("a wrong login", basic_auth("Other", PAYME_KEY)),
+                ("a bearer token", bearer(keys.token(Scope::Admin))),
+            ];
+            for (case, header) in &wrong_ones {
+                let header = [("authorization", header.as_str())];
+                expect(app, route, case, &header, None, 200).await;
+            }
             let right_key = basic_auth("Paycom", PAYME_KEY);
             expect(
                 app,
