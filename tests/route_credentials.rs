@@ -374,6 +374,44 @@ fn the_table_lists_every_served_and_documented_route() {
     );
 }
 
+/// What `/openapi.json` says of each route's credential agrees with the table: its security
+/// schemes, and the 401/403 answers a credential brings. Payme declares none (its credentials
+/// are answered inside JSON-RPC, with HTTP 200), nor does the `initData` login.
+#[test]
+fn the_document_declares_each_routes_credential() {
+    let document = ledger::http::openapi::document_json();
+    for route in ROUTES {
+        let operation = &document["paths"][route.template][route.method.to_lowercase()];
+        let mut schemes: Vec<&str> = operation["security"]
+            .as_array()
+            .map(|requirements| {
+                requirements
+                    .iter()
+                    .flat_map(|requirement| requirement.as_object().expect("an object").keys())
+                    .map(String::as_str)
+                    .collect()
+            })
+            .unwrap_or_default();
+        schemes.sort_unstable();
+        let (expected, statuses): (&[&str], &[&str]) = match route.credential {
+            Public | PaymeBasic | InitData => (&[], &[]),
+            Bearer(_) => (&["bearer"], &["401", "403"]),
+            StoreKey => (&["storeKey"], &["401"]),
+            Session => (&["miniAppSession"], &["401"]),
+            SessionOrBearer(_) => (&["bearer", "miniAppSession"], &["401", "403"]),
+            WebhookSecret => (&["telegramSecret"], &["401"]),
+        };
+        let name = format!("{} {}", route.method, route.template);
+        assert_eq!(schemes, expected, "{name}: security schemes");
+        for status in statuses {
+            assert!(
+                operation["responses"][*status].is_object(),
+                "{name} does not declare {status}"
+            );
+        }
+    }
+}
+
 #[test]
 fn the_source_reader_sees_routes_written_over_several_lines() {
     let text = "Router::new()\n  .route(\n    \"/a/{id}\",\n    post(x).layer(y),\n  )\n  .route(\"/b\", any(z))\n  .route(\"/c\", get(c))";
