@@ -7,6 +7,7 @@ pub mod onec;
 pub mod payme_caller;
 pub mod private_cluster;
 pub mod raw_http;
+pub mod replication;
 pub mod telegram;
 
 use ledger::app::{self, RunningServer};
