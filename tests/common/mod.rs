@@ -51,6 +51,23 @@ pub async fn spawn_app_with(pool: PgPool, adjust: impl FnOnce(&mut Config)) -> T
     }
 }
 
+/// `DATABASE_URL` (which carries the server and its credentials) with the database of `pool`:
+/// for programs run beside the test (the server binary, `pg_dump`).
+pub fn database_url_of(pool: &PgPool) -> String {
+    let database = pool.connect_options().get_database().unwrap().to_owned();
+    database_url_named(&database)
+}
+
+/// `DATABASE_URL` with another database name.
+pub fn database_url_named(database: &str) -> String {
+    let server = std::env::var("DATABASE_URL").expect("DATABASE_URL names the test server");
+    let without_query = server
+        .split_once('?')
+        .map_or(server.as_str(), |(url, _)| url);
+    let slash = without_query.rfind('/').unwrap();
+    format!("{}/{database}", &without_query[..slash])
+}
+
 /// Server logs go to the test's captured output (shown when a test fails).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

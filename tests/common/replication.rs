@@ -168,7 +168,8 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn newest_server_binaries() -> PathBuf {
+/// The `bin` folder of the newest PostgreSQL installed from Debian's packages.
+pub fn newest_server_binaries() -> PathBuf {
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .expect("PostgreSQL's server packages are installed")
         .filter_map(|entry| entry.ok().map(|entry| entry.path().join("bin")))
