@@ -18,6 +18,7 @@ use crate::infra::credential_cache::CredentialCache;
 use crate::infra::fx_rates::RateCache;
 use crate::infra::metrics::Metrics;
 use crate::infra::projection_runtime::AppendSignal;
+use crate::infra::read_replica::ReadReplica;
 
 /// Cheap to clone: every field is a handle.
 #[derive(Clone)]
@@ -35,6 +36,8 @@ pub struct AppState {
     /// For calls out (rate source, gateways); every call has a timeout.
     pub http_client: reqwest::Client,
     pub fx: Arc<RateCache>,
+    /// A streaming replica for projected reads, when `LEDGER_READ_DATABASE_URL` names one.
+    pub replica: Option<Arc<ReadReplica>>,
     signal: AppendSignal,
 }
 
@@ -46,7 +49,15 @@ impl AppState {
             .timeout(Duration::from_secs(10))
             .build()
             .context("building the HTTP client")?;
+        let replica = match &config.read_database_url {
+            Some(url) => Some(Arc::new(ReadReplica::connect_lazy(
+                url.expose(),
+                config.database_pool_size,
+            )?)),
+            None => None,
+        };
         Ok(AppState {
+            replica,
             admission: Arc::new(Admission::new(&config.limits)),
             credentials: Arc::new(CredentialCache::default()),
             fx: Arc::new(RateCache::new(
