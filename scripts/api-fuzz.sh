@@ -13,7 +13,7 @@
 # schemathesis is installed from PyPI into target/api-fuzz/venv on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/ensure-system-packages.sh
+./scripts/ensure-system-packages.sh --api-fuzz
 
 work="$PWD/target/api-fuzz"
 mkdir -p "$work"
