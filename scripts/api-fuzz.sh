@@ -17,6 +17,7 @@ cd "$(dirname "$0")/.."
 
 work="$PWD/target/api-fuzz"
 mkdir -p "$work"
+: >"$work/server.log"
 venv="$work/venv"
 schemathesis_version="4.32.5"
 if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$schemathesis_version"; then
