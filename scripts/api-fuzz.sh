@@ -159,14 +159,6 @@ checks.negative_data_rejection.expected-statuses = ["200"]
 # (Only POST, which it declares, is left to try: an empty list would mean the default list.)
 phases.coverage.unexpected-methods = ["post"]
 
-# The bot webhook takes Telegram's own Update format, read by serde: an integer written with a
-# fraction (1.0) is refused and an object written as an array is taken, as Telegram never sends
-# either. Credentials and the no-5xx rule are still checked there.
-[[operations]]
-include-path = "/api/telegram/webhook"
-checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "409", "429", "5xx"]
-checks.negative_data_rejection.expected-statuses = ["200", "400", "401", "409", "422"]
-
 # Rules a JSON schema cannot state, answered 400/422 by design (docs/api.md): an amount's
 # digits depend on the currency (XTR: whole units) and must fit 10^13 units; a 1C created_at
 # must be a real time (in the store's zone); a guest order cannot redeem cashback; nobody can
