@@ -14,6 +14,7 @@ mod feed;
 mod locked_append;
 mod read;
 mod recorded;
+mod window;
 
 pub use append::{AppendOutcome, AppendRequest, ExpectedVersion};
 pub use error::{AppendError, VersionConflict};
@@ -21,6 +22,7 @@ pub use feed::{FeedBatch, FeedPosition};
 pub use locked_append::LockedEvent;
 pub use read::RawEvent;
 pub use recorded::{ReadError, RecordedEvent};
+pub use window::{read_feed_window, FeedWindow};
 
 use sqlx::PgPool;
 
