@@ -1,0 +1,10 @@
+//! `ledger-replay` against the real application: a mixed workload of every gateway through
+//! HTTP, then rebuilds and verifies through the tool's library (the binary's own exit codes are
+//! tested in replay-tool/tests/).
+
+#[path = "../common/mod.rs"]
+mod common;
+mod support;
+
+mod balances;
+mod rebuild;
