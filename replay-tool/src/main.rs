@@ -52,7 +52,10 @@ async fn run(command: Command, pool: &sqlx::PgPool) -> anyhow::Result<ExitCode> 
         }
         Command::Verify(which) => {
             let mut found = 0_usize;
-            for projector in projectors(which.projection.as_deref(), which.all)? {
+            let Some(list) = named(which.projection.as_deref(), which.all) else {
+                return Ok(ExitCode::from(EXIT_USAGE_OR_CONNECTION));
+            };
+            for projector in list {
                 let differences = verify::verify(pool, projector.as_ref(), show_progress).await?;
                 for difference in &differences {
                     println!("{}", difference.render(projector.name()));
@@ -83,4 +86,14 @@ async fn run(command: Command, pool: &sqlx::PgPool) -> anyhow::Result<ExitCode> 
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The projectors named on the command line; an unknown name is a usage error (printed).
+fn named(
+    name: Option<&str>,
+    all: bool,
+) -> Option<Vec<std::sync::Arc<dyn ledger_projections::Projector>>> {
+    projectors(name, all)
+        .map_err(|error| eprintln!("ledger-replay: {error:#}"))
+        .ok()
 }
