@@ -1,4 +1,4 @@
-//! `ledger-replay` against the real application: a mixed workload of every gateway through
+//! `ledger-replay` and the reports (which read the same log) against the real application: a mixed workload of every gateway through
 //! HTTP, then rebuilds and verifies through the tool's library (the binary's own exit codes are
 //! tested in replay-tool/tests/).
 
@@ -8,3 +8,4 @@ mod support;
 
 mod balances;
 mod rebuild;
+mod reports;
