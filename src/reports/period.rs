@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::http::error::ApiError;
+use crate::http::extract::rfc3339;
 
 /// A period of the reports: [from, to).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,14 +15,7 @@ pub struct Period {
 
 /// Parses one RFC 3339 value; `name` is the query field named in the error.
 pub fn moment(name: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
-    DateTime::parse_from_rfc3339(text.trim())
-        .map(|moment| moment.with_timezone(&Utc))
-        .map_err(|_| {
-            ApiError::invalid(
-                name,
-                format!("{name} must be an RFC 3339 moment, e.g. 2026-11-20T00:00:00Z"),
-            )
-        })
+    rfc3339(name, text)
 }
 
 impl Period {

@@ -6,6 +6,7 @@
 mod common;
 mod support;
 
+mod admin;
 mod balances;
 mod rebuild;
 mod reports;
