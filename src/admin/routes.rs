@@ -1,4 +1,5 @@
-//! `/api/admin/events`, `/api/admin/streams/{id}`, `/api/admin/projections`.
+//! `/api/admin/events`, `/api/admin/streams/{id}`, `/api/admin/projections`, and `/admin`
+//! (the operator page, in `page.rs`).
 
 use axum::extract::State;
 use axum::routing::get;
@@ -21,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/admin/events", get(events))
         .route("/api/admin/streams/{stream_id}", get(stream))
         .route("/api/admin/projections", get(projections))
+        .route("/admin", get(super::page::operator_page))
 }
 
 #[derive(Deserialize)]

@@ -97,3 +97,86 @@ async fn event_filters_combine(pool: PgPool) {
     }
     app.stop().await;
 }
+
+#[sqlx::test]
+async fn the_operator_page_opens_with_the_admin_token_as_a_basic_password(pool: PgPool) {
+    let (app, payme, _fake) = full_app(pool.clone()).await;
+    let (paid, amount) = order(&app, "page-1", "998932220011", "100").await;
+    payme.pay("page-p1", &paid, amount).await;
+    app.store_key("page-store", "UZS", "Asia/Tashkent").await;
+    crate::support::caught_up(&pool).await;
+
+    let anonymous = app.http.get(app.url("/admin")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        anonymous.headers()["www-authenticate"],
+        "Basic realm=\"ledger\""
+    );
+    let wrong = app
+        .http
+        .get(app.url("/admin"))
+        .basic_auth("ops", Some("not-the-token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let reports_only = app
+        .token("accountant", &[ledger::infra::tokens::Scope::ReportsRead])
+        .await;
+    let forbidden = app
+        .http
+        .get(app.url("/admin"))
+        .bearer_auth(&reports_only)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+
+    let page = app
+        .http
+        .get(app.url("/admin"))
+        .basic_auth("anyone", Some(ADMIN_TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = page.text().await.unwrap();
+    for expected in [
+        "<h2>Projections</h2>",
+        "account_balances",
+        "caught_up",
+        "<h2>1C stores</h2>",
+        "page-store",
+        "<h2>Reconciliation today",
+        "2: 1 (100.00 UZS)",
+        "<h2>Outbox",
+    ] {
+        assert!(html.contains(expected), "{expected} missing from:\n{html}");
+    }
+    assert!(!html.contains("<script"), "no script on the page");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no external asset"
+    );
+    // The CSV link opens with the same Basic credentials a browser keeps sending.
+    let start = html
+        .find("/api/reports/reconciliation?provider=payme")
+        .unwrap();
+    let href = html[start..html[start..].find('"').unwrap() + start].replace("&amp;", "&");
+    assert!(href.ends_with("&format=csv"), "{href}");
+    let csv = app
+        .http
+        .get(app.url(&href))
+        .basic_auth("anyone", Some(ADMIN_TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
+    let text = csv.text().await.unwrap();
+    assert!(text.contains("page-p1"), "{text}");
+    app.stop().await;
+}
