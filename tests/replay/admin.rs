@@ -180,3 +180,56 @@ async fn the_operator_page_opens_with_the_admin_token_as_a_basic_password(pool: 
     assert!(text.contains("page-p1"), "{text}");
     app.stop().await;
 }
+
+/// The page as Debian's headless Chromium renders it (`--dump-dom`: the document after parsing,
+/// which is what a browser shows; a broken document would come out mangled). Chromium opens it
+/// with the token as the Basic-auth password in the URL, as an operator's bookmark would.
+#[sqlx::test]
+async fn headless_chromium_renders_the_operator_page(pool: PgPool) {
+    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|path| std::path::Path::new(path).exists())
+    else {
+        eprintln!("chromium is not installed (apt-get install -y chromium): not checked");
+        return;
+    };
+    let (app, payme, _fake) = full_app(pool.clone()).await;
+    let (paid, amount) = order(&app, "chrome-1", "998932220021", "100").await;
+    payme.pay("chrome-p1", &paid, amount).await;
+    crate::support::caught_up(&pool).await;
+    let base = app.server.base_url();
+    let url = base.replacen("://", &format!("://ops:{ADMIN_TOKEN}@"), 1) + "/admin";
+    let profile = std::env::temp_dir().join(format!("ledger-chromium-{}", std::process::id()));
+    let output = tokio::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            &format!("--user-data-dir={}", profile.display()),
+            "--dump-dom",
+            &url,
+        ])
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), output)
+        .await
+        .expect("chromium answers within a minute")
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&profile);
+    let dom = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "<title>Ledger operations</title>",
+        "<h2>Projections</h2>",
+        "<td>orders</td>",
+        "<h2>Reconciliation today",
+        "<h2>Outbox",
+    ] {
+        assert!(
+            dom.contains(expected),
+            "{expected} missing; chromium said:\n{dom}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    app.stop().await;
+}
