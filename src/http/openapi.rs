@@ -14,6 +14,7 @@ const FRAGMENTS: [(&str, &str); 4] = [
     ("payme.json", include_str!("openapi/payme.json")),
     ("onec.json", include_str!("openapi/onec.json")),
     ("telegram.json", include_str!("openapi/telegram.json")),
+    ("reports.json", include_str!("openapi/reports.json")),
 ];
 
 /// The merged document: `paths` and `components.schemas` of every fragment.
