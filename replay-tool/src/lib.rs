@@ -9,6 +9,7 @@
 //! - [`fold`]: the streaming fold of a window of the log into them.
 //! - [`fence`]: holding a projection's live writers back for a swap or a comparison.
 //! - [`rebuild`]: fold, fence, catch up, swap; or keep a point-in-time copy.
+//! - [`swap`]: the rebuilt rows merged into the live tables by primary key.
 //! - [`verify`]: fold up to where the live projection stands and list every differing row.
 //! - [`balances`]: point-in-time cashback balances.
 //! - [`progress`]: a progress bar on a terminal, plain lines otherwise.
@@ -25,6 +26,7 @@ pub mod progress;
 pub mod rebuild;
 pub mod scratch;
 pub mod status;
+pub mod swap;
 pub mod verify;
 
 use std::sync::Arc;

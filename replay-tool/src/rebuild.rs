@@ -3,7 +3,7 @@
 //! and swap the contents in one transaction — readers see the old tables until the commit and
 //! the rebuilt ones after it, never a mixture.
 //!
-//! The swap replaces the rows (DELETE, then INSERT from the scratch copy) rather than renaming
+//! The swap merges the rows into the live tables ([`crate::swap`]) rather than renaming
 //! tables: grants, indexes, statistics and the server's prepared statements all stay valid.
 //! With `--until` / `--until-time` nothing is swapped: the point-in-time copy is kept in a
 //! schema of its own for the operator to query.
@@ -19,6 +19,7 @@ use crate::fence::{self, Fence};
 use crate::fold::{fold, FoldPlan, Folded};
 use crate::progress::Progress;
 use crate::scratch::{self, quoted, STREAM_VERSIONS};
+use crate::swap;
 
 /// Events read and applied per transaction.
 pub const DEFAULT_BATCH_SIZE: i64 = 5_000;
@@ -206,18 +207,12 @@ pub async fn rebuild(
     })
 }
 
-/// Replaces the live rows with the scratch copy's, inside the fence's transaction. An
-/// asynchronous projector's stream-version guard is replaced with it.
+/// Replaces the live rows with the scratch copy's, inside the fence's transaction
+/// ([`crate::swap`]). An asynchronous projector's stream-version guard is replaced with it.
 async fn swap(connection: &mut PgConnection, projector: &dyn Projector) -> anyhow::Result<()> {
-    let mut script = String::new();
     for table in projector.tables() {
-        let name = quoted(table);
-        script.push_str(&format!(
-            "DELETE FROM public.{name}; \
-             INSERT INTO public.{name} OVERRIDING SYSTEM VALUE SELECT * FROM pg_temp.{name};"
-        ));
+        swap::replace_rows(connection, table).await?;
     }
-    sqlx::raw_sql(&script).execute(&mut *connection).await?;
     if !fence::is_inline(projector) {
         let guard = quoted(STREAM_VERSIONS);
         sqlx::query(&format!("DELETE FROM public.{guard} WHERE projection = $1"))

@@ -57,3 +57,34 @@ pub async fn keep_as(
     sqlx::raw_sql(&script).execute(&mut *transaction).await?;
     transaction.commit().await
 }
+
+/// The live table's primary-key columns, in key order (empty without a primary key).
+pub async fn primary_key(
+    connection: &mut PgConnection,
+    table: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT a.attname::text FROM pg_index i \
+         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+         WHERE i.indrelid = ('public.' || quote_ident($1))::regclass AND i.indisprimary \
+         ORDER BY array_position(i.indkey::int2[], a.attnum)",
+    )
+    .bind(table)
+    .fetch_all(connection)
+    .await
+}
+
+/// The live table's columns, in table order.
+pub async fn columns(
+    connection: &mut PgConnection,
+    table: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT attname::text FROM pg_attribute \
+         WHERE attrelid = ('public.' || quote_ident($1))::regclass AND attnum > 0 AND NOT attisdropped \
+         ORDER BY attnum",
+    )
+    .bind(table)
+    .fetch_all(connection)
+    .await
+}

@@ -18,7 +18,7 @@ use crate::fence::{self, Fence};
 use crate::fold::{fold, FoldPlan};
 use crate::progress::Progress;
 use crate::rebuild::{expected_events, scratch_connection, DEFAULT_BATCH_SIZE};
-use crate::scratch::quoted;
+use crate::scratch::{primary_key, quoted};
 
 /// One row that is not the same in the live table and in the rebuilt copy.
 #[derive(Clone, Debug, PartialEq)]
@@ -150,15 +150,7 @@ pub async fn compare(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let key_columns: Vec<String> = sqlx::query_scalar(
-        "SELECT a.attname::text FROM pg_index i \
-         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
-         WHERE i.indrelid = ('public.' || quote_ident($1))::regclass AND i.indisprimary \
-         ORDER BY array_position(i.indkey::int2[], a.attnum)",
-    )
-    .bind(table)
-    .fetch_all(&mut *connection)
-    .await?;
+    let key_columns = primary_key(connection, table).await?;
     let key_of = |row: &Value| -> Value {
         Value::Object(
             key_columns
