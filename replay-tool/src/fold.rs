@@ -3,11 +3,9 @@
 //! error). Memory holds at most a few batches whatever the size of the log: one task reads and
 //! decodes the next batch on a pool connection while this one applies the previous.
 
-use std::collections::HashMap;
-
 use ledger_events::{read_feed_window, FeedPosition, FeedWindow, RecordedEvent};
-use ledger_projections::checkpoint;
-use ledger_projections::{ProjectionError, Projector};
+use ledger_projections::checkpoint::{self, OnGap};
+use ledger_projections::Projector;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::mpsc;
 
@@ -113,41 +111,17 @@ async fn apply(
     if events.is_empty() {
         return Ok(0);
     }
-    let name = projector.name();
+    let mine: Vec<&RecordedEvent> = events
+        .iter()
+        .filter(|event| projector.reads_stream(event))
+        .collect();
+    let on_gap = if point_in_time {
+        OnGap::EndStream // The stream's next event came after the moment: it ends here.
+    } else {
+        OnGap::Fail
+    };
     let mut transaction = connection.begin().await?;
-    let mut streams: Vec<&str> = events.iter().map(|e| e.stream_id.as_str()).collect();
-    streams.sort_unstable();
-    streams.dedup();
-    let mut versions = checkpoint::stream_versions(&mut transaction, name, &streams).await?;
-    let mut changed: HashMap<String, i64> = HashMap::new();
-    let mut to_apply: Vec<&RecordedEvent> = Vec::with_capacity(events.len());
-    for event in events {
-        if !projector.reads_stream(event) {
-            continue;
-        }
-        let stream = event.stream_id.as_str();
-        let last = versions.get(stream).copied().unwrap_or(0);
-        if event.stream_version <= last {
-            continue;
-        }
-        if event.stream_version != last + 1 {
-            if point_in_time {
-                continue; // The stream's next event came after the moment: it ends here.
-            }
-            return Err(ProjectionError::invariant(
-                event,
-                format!(
-                    "stream {stream} jumped from version {last} to {}",
-                    event.stream_version
-                ),
-            )
-            .into());
-        }
-        versions.insert(stream.to_owned(), event.stream_version);
-        changed.insert(stream.to_owned(), event.stream_version);
-        to_apply.push(event);
-    }
-    checkpoint::store_stream_versions(&mut transaction, name, &changed).await?;
+    let to_apply = checkpoint::in_order(&mut transaction, projector.name(), &mine, on_gap).await?;
     if !to_apply.is_empty() {
         projector.apply_batch(&mut transaction, &to_apply).await?;
     }

@@ -123,6 +123,20 @@ pub async fn expected_events(pool: &PgPool, window: &FeedWindow) -> Result<u64, 
     Ok(count.max(0) as u64)
 }
 
+/// A bar or lines counting towards the window's events, or nothing.
+pub async fn progress_for(
+    pool: &PgPool,
+    projector: &dyn Projector,
+    window: &FeedWindow,
+    show: bool,
+) -> Result<Progress, sqlx::Error> {
+    Ok(if show {
+        Progress::new(projector.name(), expected_events(pool, window).await?)
+    } else {
+        Progress::quiet(projector.name())
+    })
+}
+
 pub async fn rebuild(
     pool: &PgPool,
     projector: &dyn Projector,
@@ -139,11 +153,7 @@ pub async fn rebuild(
         batch_size: options.batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
         point_in_time: options.point_in_time(),
     };
-    let mut progress = if show_progress {
-        Progress::new(projector.name(), expected_events(pool, &window).await?)
-    } else {
-        Progress::quiet(projector.name())
-    };
+    let mut progress = progress_for(pool, projector, &window, show_progress).await?;
     let mut folded = fold(
         &mut connection,
         pool,

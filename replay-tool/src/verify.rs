@@ -16,8 +16,7 @@ use sqlx::{Connection, PgConnection, PgPool, Row};
 
 use crate::fence::{self, Fence};
 use crate::fold::{fold, FoldPlan};
-use crate::progress::Progress;
-use crate::rebuild::{expected_events, scratch_connection, DEFAULT_BATCH_SIZE};
+use crate::rebuild::{progress_for, scratch_connection, DEFAULT_BATCH_SIZE};
 use crate::scratch::{primary_key, quoted};
 
 /// One row that is not the same in the live table and in the rebuilt copy.
@@ -84,11 +83,7 @@ pub async fn verify(
         batch_size: DEFAULT_BATCH_SIZE,
         point_in_time: false,
     };
-    let mut progress = if show_progress {
-        Progress::new(projector.name(), expected_events(pool, &plan.window).await?)
-    } else {
-        Progress::quiet(projector.name())
-    };
+    let mut progress = progress_for(pool, projector, &plan.window, show_progress).await?;
     let folded = fold(
         &mut connection,
         pool,

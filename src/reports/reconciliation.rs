@@ -93,20 +93,7 @@ async fn gateway_records(
     .bind(period.to)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Record {
-                provider_id: row.try_get("provider_id")?,
-                order_id: row.try_get("order_id")?,
-                state: row.try_get("state")?,
-                amount_minor: row.try_get("amount_minor")?,
-                currency: row.try_get("currency")?,
-                created_at: row.try_get("first_recorded")?,
-                expected_minor: row.try_get("expected_minor")?,
-                order_exists: row.try_get("order_exists")?,
-            })
-        })
-        .collect()
+    rows.iter().map(record).collect()
 }
 
 async fn paid_without_record(
@@ -136,7 +123,9 @@ async fn onec_records(pool: &PgPool, period: Period) -> Result<Vec<Record>, sqlx
         "SELECT (payload->'origin'->>'store_id') || '/' || (payload->'origin'->>'external_id') AS provider_id, \
                 CASE event_type WHEN 'CashbackAccrued' THEN 'accrual' WHEN 'CashbackDebited' THEN 'debit' \
                      WHEN 'CashbackDebitReleased' THEN 'release' ELSE 'reversal' END AS state, \
-                (payload->>'amount_minor')::bigint AS amount_minor, payload->>'currency' AS currency, recorded_at \
+                (payload->>'amount_minor')::bigint AS amount_minor, payload->>'currency' AS currency, \
+                recorded_at AS first_recorded, NULL::text AS order_id, NULL::bigint AS expected_minor, \
+                true AS order_exists \
          FROM events \
          WHERE stream_id LIKE 'cashback-%' \
            AND event_type IN ('CashbackAccrued', 'CashbackDebited', 'CashbackDebitReleased', 'CashbackAccrualReversed') \
@@ -148,20 +137,21 @@ async fn onec_records(pool: &PgPool, period: Period) -> Result<Vec<Record>, sqlx
     .bind(period.to)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Record {
-                provider_id: row.try_get("provider_id")?,
-                order_id: None,
-                state: row.try_get("state")?,
-                amount_minor: row.try_get("amount_minor")?,
-                currency: row.try_get("currency")?,
-                created_at: row.try_get("recorded_at")?,
-                expected_minor: None,
-                order_exists: true,
-            })
-        })
-        .collect()
+    rows.iter().map(record).collect()
+}
+
+/// A row of either query: both name their columns alike.
+fn record(row: &sqlx::postgres::PgRow) -> Result<Record, sqlx::Error> {
+    Ok(Record {
+        provider_id: row.try_get("provider_id")?,
+        order_id: row.try_get("order_id")?,
+        state: row.try_get("state")?,
+        amount_minor: row.try_get("amount_minor")?,
+        currency: row.try_get("currency")?,
+        created_at: row.try_get("first_recorded")?,
+        expected_minor: row.try_get("expected_minor")?,
+        order_exists: row.try_get("order_exists")?,
+    })
 }
 
 impl Reconciliation {

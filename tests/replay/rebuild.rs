@@ -12,6 +12,19 @@ use sqlx::PgPool;
 
 use crate::support::{caught_up, full_app, mixed_round, snapshot_all, unbalanced_currencies};
 
+/// Replay equivalence: each projection folded again from the log equals what was built
+/// incrementally (inline in the append transactions, or by the runners).
+async fn every_projection_equals_the_log(pool: &PgPool) {
+    for projector in every_projector() {
+        let differences = verify(pool, projector.as_ref(), false).await.unwrap();
+        assert!(
+            differences.is_empty(),
+            "{}: {differences:#?}",
+            projector.name()
+        );
+    }
+}
+
 fn every_projector() -> Vec<std::sync::Arc<dyn ledger_projections::Projector>> {
     read_models::inline()
         .into_iter()
@@ -36,16 +49,7 @@ async fn rebuild_equals_live_after_a_mixed_workload(pool: PgPool) {
         before.iter().map(|(t, r)| (t, r.len())).collect::<Vec<_>>()
     );
 
-    // Replay equivalence: each projection folded again from the log equals what was built
-    // incrementally (inline in the append transactions, or by the runners).
-    for projector in every_projector() {
-        let differences = verify(&pool, projector.as_ref(), false).await.unwrap();
-        assert!(
-            differences.is_empty(),
-            "{}: {differences:#?}",
-            projector.name()
-        );
-    }
+    every_projection_equals_the_log(&pool).await;
     for projector in every_projector() {
         let summary = rebuild(&pool, projector.as_ref(), &RebuildOptions::default(), false)
             .await
@@ -135,14 +139,7 @@ async fn a_rebuild_while_the_server_takes_writes_loses_nothing_and_mixes_nothing
         .unwrap();
     assert_eq!(placed, viewed);
     assert_eq!(placed, 4 * 7, "seven orders a round");
-    for projector in every_projector() {
-        let differences = verify(&pool, projector.as_ref(), false).await.unwrap();
-        assert!(
-            differences.is_empty(),
-            "{}: {differences:#?}",
-            projector.name()
-        );
-    }
+    every_projection_equals_the_log(&pool).await;
     assert_eq!(unbalanced_currencies(&pool).await, vec![], "trial balance");
     app.stop().await;
 }

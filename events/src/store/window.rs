@@ -11,10 +11,10 @@
 //!   later; the caller stops each stream at its first skipped event.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgExecutor, Row};
+use sqlx::PgExecutor;
 
-use super::feed::{FeedBatch, FeedPosition};
-use super::recorded::{ReadError, RecordedEvent, EVENT_COLUMNS};
+use super::feed::{batch_from_rows, FeedBatch, FeedPosition};
+use super::recorded::{ReadError, EVENT_COLUMNS};
 
 /// Which part of the feed to read, after a cursor, in (tx_id, position) order.
 #[derive(Clone, Debug, Default)]
@@ -92,21 +92,10 @@ pub async fn read_feed_window<'c>(
         .bind(window.until_time)
         .fetch_all(executor)
         .await?;
-    let snapshot_xmin: i64 = rows
-        .first()
-        .expect("the horizon row is always present")
-        .try_get("snapshot_xmin")?;
-    let mut events = Vec::with_capacity(rows.len());
-    for row in &rows {
-        if row.try_get::<Option<i64>, _>("global_position")?.is_some() {
-            events.push(RecordedEvent::from_row(row)?);
-        }
-    }
-    let reached_horizon = (events.len() as i64) < limit;
-    Ok(FeedBatch {
-        events,
+    let mut batch = batch_from_rows(&rows, limit)?;
+    if !window.horizon {
         // Without a horizon there is no xmin to move to: the reader stays at its last event.
-        snapshot_xmin: if window.horizon { snapshot_xmin } else { 0 },
-        reached_horizon,
-    })
+        batch.snapshot_xmin = 0;
+    }
+    Ok(batch)
 }
