@@ -19,7 +19,7 @@ use crate::infra::database;
 use crate::infra::process_metrics::{PoolGauges, ProcessGauges};
 use crate::infra::projection_runtime::{self, ProjectionGauges};
 use crate::state::AppState;
-use crate::{admin, cashback, customers, http, onec, orders, payme, telegram};
+use crate::{admin, cashback, customers, http, onec, orders, payme, reports, telegram};
 
 /// How long `stop` waits for in-flight requests and projector batches.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -98,6 +98,7 @@ fn area_routes() -> Router<AppState> {
         .merge(payme::routes::router())
         .merge(onec::routes::router())
         .merge(telegram::routes::router())
+        .merge(reports::routes::router())
 }
 
 /// The gauges `/metrics` reports besides request counts.

@@ -20,19 +20,42 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge
-                } else {
-                    ApiError::InvalidRequest {
-                        field: None,
-                        message: format!("could not read the request body: {rejection}"),
-                    }
-                }
-            })?;
+        let bytes = body_bytes(request, state).await?;
         parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// The body's bytes: 413 `payload_too_large` above the route's limit, 400 if unreadable.
+async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::InvalidRequest {
+                    field: None,
+                    message: format!("could not read the request body: {rejection}"),
+                }
+            }
+        })
+}
+
+/// The body as UTF-8 text (an uploaded CSV statement). Same limits and refusals as
+/// [`JsonBody`]; bytes that are not UTF-8 are a 400.
+pub struct TextBody(pub String);
+
+impl<S: Send + Sync> FromRequest<S> for TextBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body_bytes(request, state).await?;
+        String::from_utf8(bytes.to_vec())
+            .map(TextBody)
+            .map_err(|_| ApiError::InvalidRequest {
+                field: None,
+                message: "the body is not UTF-8 text".into(),
+            })
     }
 }
 

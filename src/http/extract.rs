@@ -71,3 +71,19 @@ where
             })
     }
 }
+
+/// A query value that must be an RFC 3339 moment (`from`, `to`, `at`); `name` is the field named
+/// in the 400.
+pub fn rfc3339(
+    name: &str,
+    text: &str,
+) -> Result<chrono::DateTime<chrono::Utc>, crate::http::error::ApiError> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(|moment| moment.with_timezone(&chrono::Utc))
+        .map_err(|_| {
+            crate::http::error::ApiError::invalid(
+                name,
+                format!("{name} must be an RFC 3339 moment, e.g. 2026-11-20T00:00:00Z"),
+            )
+        })
+}

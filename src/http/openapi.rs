@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// The fragments; `core.json` holds `openapi`, `info`, the security schemes and the shared
 /// components, and the operations' own routes.
-const FRAGMENTS: [(&str, &str); 7] = [
+const FRAGMENTS: [(&str, &str); 8] = [
     ("core.json", include_str!("openapi/core.json")),
     ("shop.json", include_str!("openapi/shop.json")),
     ("admin.json", include_str!("openapi/admin.json")),
@@ -18,6 +18,7 @@ const FRAGMENTS: [(&str, &str); 7] = [
     ("onec.json", include_str!("openapi/onec.json")),
     ("telegram.json", include_str!("openapi/telegram.json")),
     ("miniapp.json", include_str!("openapi/miniapp.json")),
+    ("reports.json", include_str!("openapi/reports.json")),
 ];
 
 /// The merged document: `paths` and `components.schemas` of every fragment.
