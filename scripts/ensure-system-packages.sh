@@ -11,6 +11,8 @@
 #   the next free port if 5432 is taken); Ledger neither uses nor disturbs it.
 # - with `--api-fuzz` (scripts/api-fuzz.sh): curl, and python3 with venv, into which
 #   schemathesis is installed from PyPI.
+# - with `--browser` (scripts/test.sh): chromium, in which the tests render the pages a person
+#   looks at (the payment return page, the operator page) headless.
 set -euo pipefail
 
 has_server_binaries() {
@@ -40,10 +42,21 @@ command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 if ! has_server_binaries || ! has_server_user_if_needed; then
     missing+=(postgresql)
 fi
-if [ "${1:-}" = "--api-fuzz" ]; then
-    command -v curl >/dev/null 2>&1 || missing+=(curl)
-    python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3 python3-venv)
-fi
+for option in "$@"; do
+    case "$option" in
+        --api-fuzz)
+            command -v curl >/dev/null 2>&1 || missing+=(curl)
+            python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3 python3-venv)
+            ;;
+        --browser)
+            command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+            ;;
+        *)
+            echo "ensure-system-packages: unknown option $option" >&2
+            exit 2
+            ;;
+    esac
+done
 if [ "${#missing[@]}" -eq 0 ]; then
     exit 0
 fi

@@ -12,7 +12,7 @@
 # (and `rm -rf .ledger-test` removes it entirely).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/ensure-system-packages.sh
+./scripts/ensure-system-packages.sh --browser
 
 # Where the test cluster lives when LEDGER_TEST_DATA_DIR is not set. As root, PostgreSQL runs
 # as the `postgres` OS user, which must be able to enter the directory; a checkout under
