@@ -62,7 +62,10 @@ impl CrystalPayState {
 
     /// No transition leaves a final state.
     pub fn is_final(self) -> bool {
-        !matches!(self, CrystalPayState::Notpayed | CrystalPayState::Processing)
+        !matches!(
+            self,
+            CrystalPayState::Notpayed | CrystalPayState::Processing
+        )
     }
 }
 

@@ -34,9 +34,9 @@ impl Projector for CrystalPayInvoices {
         connection: &mut PgConnection,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        let result = match &event.event {
-            DomainEvent::CrystalPayInvoiceCreated(created) => {
-                sqlx::query(
+        let result =
+            match &event.event {
+                DomainEvent::CrystalPayInvoiceCreated(created) => sqlx::query(
                     "INSERT INTO crystalpay_invoices (invoice_id, order_id, state, created_at, \
                        updated_at) VALUES ($1, $2, 'notpayed', $3, $3)",
                 )
@@ -44,32 +44,31 @@ impl Projector for CrystalPayInvoices {
                 .bind(&created.order_id)
                 .bind(event.recorded_at)
                 .execute(connection)
-                .await?
-            }
-            DomainEvent::CrystalPayCallbackReceived(received) => {
-                sqlx::query(
-                    "UPDATE crystalpay_invoices SET check_pending = true, \
+                .await?,
+                DomainEvent::CrystalPayCallbackReceived(received) => {
+                    sqlx::query(
+                        "UPDATE crystalpay_invoices SET check_pending = true, \
                        pending_since = coalesce(pending_since, $2), updated_at = $2 \
                      WHERE invoice_id = $1",
-                )
-                .bind(&received.invoice_id)
-                .bind(event.recorded_at)
-                .execute(connection)
-                .await?
-            }
-            DomainEvent::CrystalPayInvoiceChecked(checked) => {
-                sqlx::query(
-                    "UPDATE crystalpay_invoices SET state = $2, check_pending = false, \
+                    )
+                    .bind(&received.invoice_id)
+                    .bind(event.recorded_at)
+                    .execute(connection)
+                    .await?
+                }
+                DomainEvent::CrystalPayInvoiceChecked(checked) => {
+                    sqlx::query(
+                        "UPDATE crystalpay_invoices SET state = $2, check_pending = false, \
                        pending_since = NULL, updated_at = $3 WHERE invoice_id = $1",
-                )
-                .bind(&checked.invoice_id)
-                .bind(checked.state_after.as_str())
-                .bind(event.recorded_at)
-                .execute(connection)
-                .await?
-            }
-            _ => return Ok(()),
-        };
+                    )
+                    .bind(&checked.invoice_id)
+                    .bind(checked.state_after.as_str())
+                    .bind(event.recorded_at)
+                    .execute(connection)
+                    .await?
+                }
+                _ => return Ok(()),
+            };
         expect_one_row(result, event, "crystalpay_invoices")
     }
 }

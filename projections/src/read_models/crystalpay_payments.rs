@@ -31,7 +31,11 @@ pub(super) async fn created(
     .bind(event.recorded_at)
     .execute(connection)
     .await?;
-    expect_one_row(result, event, "order_payments insert of a CrystalPay invoice")
+    expect_one_row(
+        result,
+        event,
+        "order_payments insert of a CrystalPay invoice",
+    )
 }
 
 pub(super) async fn checked(
@@ -49,7 +53,11 @@ pub(super) async fn checked(
         .bind(event.recorded_at)
         .execute(&mut *connection)
         .await?;
-        expect_one_row(result, event, "order_payments state of a CrystalPay invoice")?;
+        expect_one_row(
+            result,
+            event,
+            "order_payments state of a CrystalPay invoice",
+        )?;
     }
     if let Some(flag) = flag(checked) {
         sqlx::query(
@@ -69,9 +77,7 @@ pub(super) async fn checked(
 fn flag(checked: &CrystalPayInvoiceChecked) -> Option<&'static str> {
     let reported = CrystalPayState::parse(&checked.reported_state);
     match checked.outcome {
-        CrystalPayCheckOutcome::Applied
-            if checked.state_after == CrystalPayState::Wrongamount =>
-        {
+        CrystalPayCheckOutcome::Applied if checked.state_after == CrystalPayState::Wrongamount => {
             Some("wrong_amount")
         }
         CrystalPayCheckOutcome::OrderNotPayable => Some("order_not_payable"),

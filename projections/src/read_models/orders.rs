@@ -18,7 +18,12 @@ impl Projector for Orders {
     }
 
     fn stream_types(&self) -> &'static [&'static str] {
-        &["order", "payme_tx", "telegram_payment", "crystalpay_invoice"]
+        &[
+            "order",
+            "payme_tx",
+            "telegram_payment",
+            "crystalpay_invoice",
+        ]
     }
 
     fn tables(&self) -> &'static [&'static str] {
