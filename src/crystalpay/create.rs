@@ -41,6 +41,9 @@ use crate::state::AppState;
 
 /// How long a CrystalPay invoice stays payable.
 pub const LIFETIME_MINUTES: u32 = 60;
+/// How long a request waits while another one creates the same order's invoice.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(25);
 
 pub async fn create_invoice(
     State(state): State<AppState>,
@@ -267,17 +270,33 @@ struct OrderLock {
 }
 
 impl OrderLock {
+    /// Waits for the lock without holding a connection meanwhile (a waiter holding one could
+    /// starve the holder of the connections it needs), up to [`LOCK_WAIT`].
     async fn acquire(state: &AppState, order_id: &str) -> Result<Self, ApiError> {
         let key = format!("crystalpay:invoice:{order_id}");
-        let mut connection = state.pool.acquire().await?;
-        sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
-            .bind(&key)
-            .execute(&mut *connection)
-            .await?;
-        Ok(OrderLock {
-            connection: Some(connection),
-            key,
-        })
+        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        loop {
+            let mut connection = state.pool.acquire().await?;
+            let locked: bool =
+                sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+                    .bind(&key)
+                    .fetch_one(&mut *connection)
+                    .await?;
+            if locked {
+                return Ok(OrderLock {
+                    connection: Some(connection),
+                    key,
+                });
+            }
+            drop(connection);
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ApiError::TooManyRequests {
+                    message: "another request is creating this order's invoice; retry shortly"
+                        .into(),
+                });
+            }
+            tokio::time::sleep(LOCK_POLL).await;
+        }
     }
 
     async fn release(mut self) {

@@ -147,11 +147,20 @@ impl FakeCrystalPay {
     }
 }
 
-async fn handle(State(inner): State<Arc<Mutex<Inner>>>, uri: Uri, body: Bytes) -> impl IntoResponse {
+async fn handle(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    uri: Uri,
+    body: Bytes,
+) -> impl IntoResponse {
     let method = match uri.path() {
         "/v3/invoice/create/" => "create",
         "/v3/invoice/info/" => "info",
-        _ => return (StatusCode::NOT_FOUND, Json(json!({"error": true, "errors": ["no such method"]}))),
+        _ => {
+            return (
+                StatusCode::NOT_FOUND,
+                Json(json!({"error": true, "errors": ["no such method"]})),
+            )
+        }
     };
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let scripted = {
@@ -160,10 +169,7 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, uri: Uri, body: Bytes) -
             method: method.to_owned(),
             body: body.clone(),
         });
-        inner
-            .script
-            .get_mut(method)
-            .and_then(VecDeque::pop_front)
+        inner.script.get_mut(method).and_then(VecDeque::pop_front)
     };
     match scripted {
         Some(Scripted::Answer(status, answer)) => {
@@ -204,7 +210,10 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, uri: Uri, body: Bytes) -
         }
         _ => {
             if inner.info_down {
-                return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": true, "errors": ["maintenance"]})));
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({"error": true, "errors": ["maintenance"]})),
+                );
             }
             let id = body["id"].as_str().unwrap_or_default();
             match inner.invoices.get(id) {
@@ -250,8 +259,12 @@ pub fn callback_body(invoice_id: &str, state: &str) -> Value {
 impl TestApp {
     /// Posts a natively signed callback.
     pub async fn crystalpay_callback(&self, invoice_id: &str, state: &str) -> Answer {
-        self.post("/api/crystalpay/callback", None, &callback_body(invoice_id, state))
-            .await
+        self.post(
+            "/api/crystalpay/callback",
+            None,
+            &callback_body(invoice_id, state),
+        )
+        .await
     }
 
     /// Posts `body` with an `X-Signature` over `signed` (the same bytes unless a test says not).

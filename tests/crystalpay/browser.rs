@@ -24,7 +24,12 @@ fn chromium() -> Option<PathBuf> {
 
 async fn chromium_run(binary: &Path, args: &[String]) -> String {
     let run = Command::new(binary)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
         .args(args)
         .kill_on_drop(true)
         .output();
@@ -74,12 +79,18 @@ async fn the_return_page_waits_before_the_callback_and_shows_the_payment_after(p
     // The buyer is back before CrystalPay's callback (and the query says "paid": ignored).
     let (html, dom) = look(&app, &format!("{order_id}&state=payed&paid=1"), "before").await;
     for page in std::iter::once(&html).chain(dom.as_ref()) {
-        assert!(page.contains("Waiting for the payment to be confirmed"), "{page}");
+        assert!(
+            page.contains("Waiting for the payment to be confirmed"),
+            "{page}"
+        );
         assert!(page.contains("299.00 RUB"));
         assert!(page.contains("WEB-1042"));
         assert!(!page.contains("Payment received"));
     }
-    assert!(html.contains("http-equiv=\"refresh\""), "refreshes until final");
+    assert!(
+        html.contains("http-equiv=\"refresh\""),
+        "refreshes until final"
+    );
     assert!(!html.contains("<script"), "no script at all");
 
     fake.set_state(&invoice_id, "payed");
@@ -91,7 +102,10 @@ async fn the_return_page_waits_before_the_callback_and_shows_the_payment_after(p
         assert!(page.contains("Payment received"), "{page}");
         assert!(page.contains("paid"));
     }
-    assert!(!html.contains("http-equiv=\"refresh\""), "final: no more refreshes");
+    assert!(
+        !html.contains("http-equiv=\"refresh\""),
+        "final: no more refreshes"
+    );
 
     let missing = app.get("/pay/return", None).await;
     assert_eq!(missing.status, StatusCode::BAD_REQUEST);

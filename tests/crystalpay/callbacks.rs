@@ -19,7 +19,8 @@ async fn assert_trial_balance(pool: &PgPool) {
     let unbalanced: Vec<(String, i64)> = sqlx::query_as(
         "SELECT p->>'currency', sum(CASE WHEN p->>'side' = 'debit' THEN (p->>'amount_minor')::bigint \
                                          ELSE -(p->>'amount_minor')::bigint END)::bigint \
-         FROM events, jsonb_array_elements(coalesce(payload->'postings', '[]'::jsonb)) AS p \
+         FROM events, jsonb_array_elements(CASE jsonb_typeof(payload->'postings') \
+                          WHEN 'array' THEN payload->'postings' ELSE '[]'::jsonb END) AS p \
          GROUP BY 1 HAVING sum(CASE WHEN p->>'side' = 'debit' THEN (p->>'amount_minor')::bigint \
                                     ELSE -(p->>'amount_minor')::bigint END) <> 0",
     )
@@ -47,19 +48,23 @@ async fn a_paid_invoice_pays_the_order_once_with_cashback(pool: PgPool) {
     assert_eq!(view["status"], "paid");
     assert_eq!(crystalpay_payment(&view)["state"], "payed");
     assert_eq!(count_events(&app, "OrderPaid").await, 1);
-    let paid: serde_json::Value = sqlx::query_scalar(
-        "SELECT payload FROM events WHERE event_type = 'OrderPaid'",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let paid: serde_json::Value =
+        sqlx::query_scalar("SELECT payload FROM events WHERE event_type = 'OrderPaid'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(paid["provider"], "crystalpay");
     assert_eq!(paid["amount_minor"], 30_000);
     assert_eq!(paid["cashback_accrued_minor"], 1_500, "5 % of 300.00");
-    assert!(paid["postings"].to_string().contains("gateway:crystalpay:clearing"));
+    assert!(paid["postings"]
+        .to_string()
+        .contains("gateway:crystalpay:clearing"));
     let cashback = app
         .get(
-            &format!("/api/customers/{}/cashback?currency=RUB", customer_id.unwrap()),
+            &format!(
+                "/api/customers/{}/cashback?currency=RUB",
+                customer_id.unwrap()
+            ),
             Some(ADMIN_TOKEN),
         )
         .await;
@@ -68,7 +73,10 @@ async fn a_paid_invoice_pays_the_order_once_with_cashback(pool: PgPool) {
 
     let again = app.crystalpay_callback(&invoice_id, "payed").await;
     assert_eq!(again.status, StatusCode::OK);
-    assert_eq!(again.body["recorded"], false, "a redelivery changes nothing");
+    assert_eq!(
+        again.body["recorded"], false,
+        "a redelivery changes nothing"
+    );
     app.stop().await;
 }
 
@@ -95,9 +103,15 @@ async fn a_forged_signature_is_refused_and_nothing_is_recorded(pool: PgPool) {
         .post_raw("/api/crystalpay/callback", None, b"\xff{not json".to_vec())
         .await;
     assert_eq!(garbage.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(invoice_events(&app, &invoice_id, "CrystalPayCallbackReceived").await, 0);
+    assert_eq!(
+        invoice_events(&app, &invoice_id, "CrystalPayCallbackReceived").await,
+        0
+    );
     assert!(fake.calls("info").is_empty(), "nothing asked");
-    assert_eq!(order_view(&app, &order_id).await["status"], "awaiting_payment");
+    assert_eq!(
+        order_view(&app, &order_id).await["status"],
+        "awaiting_payment"
+    );
     app.stop().await;
 }
 
@@ -138,7 +152,10 @@ async fn the_same_callback_ten_times_at_once_pays_once(pool: PgPool) {
         assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
     }
     wait_for_checks(&app, &invoice_id, 1).await;
-    assert_eq!(invoice_events(&app, &invoice_id, "CrystalPayCallbackReceived").await, 1);
+    assert_eq!(
+        invoice_events(&app, &invoice_id, "CrystalPayCallbackReceived").await,
+        1
+    );
     assert_eq!(count_events(&app, "OrderPaid").await, 1);
     assert_eq!(count_events(&app, "CashbackAccrued").await, 1);
     assert_eq!(order_view(&app, &order_id).await["status"], "paid");
@@ -203,12 +220,22 @@ async fn the_raw_body_hmac_is_accepted_and_a_reserialized_body_refused(pool: PgP
     let invoice_id = invoice(&app, &order_id).await;
     fake.set_state(&invoice_id, "payed");
     let sent = format!(r#"{{"state":"payed","id":"{invoice_id}","amount":"20.00"}}"#);
-    let reserialized = serde_json::to_vec_pretty(&serde_json::from_str::<serde_json::Value>(&sent).unwrap()).unwrap();
+    let reserialized =
+        serde_json::to_vec_pretty(&serde_json::from_str::<serde_json::Value>(&sent).unwrap())
+            .unwrap();
     let refused = app
         .crystalpay_hmac_callback(&reserialized, sent.as_bytes())
         .await;
-    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{:?}", refused.body);
-    assert_eq!(invoice_events(&app, &invoice_id, "CrystalPayCallbackReceived").await, 0);
+    assert_eq!(
+        refused.status,
+        StatusCode::UNAUTHORIZED,
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(
+        invoice_events(&app, &invoice_id, "CrystalPayCallbackReceived").await,
+        0
+    );
 
     let accepted = app
         .crystalpay_hmac_callback(sent.as_bytes(), sent.as_bytes())
@@ -234,8 +261,15 @@ async fn a_crash_after_answering_the_callback_loses_nothing(pool: PgPool) {
     fake.set_state(&invoice_id, "payed");
     fake.set_info_down(true);
     let answer = app.crystalpay_callback(&invoice_id, "payed").await;
-    assert_eq!(answer.status, StatusCode::OK, "answered before the re-check");
-    assert_eq!(invoice_events(&app, &invoice_id, "CrystalPayCallbackReceived").await, 1);
+    assert_eq!(
+        answer.status,
+        StatusCode::OK,
+        "answered before the re-check"
+    );
+    assert_eq!(
+        invoice_events(&app, &invoice_id, "CrystalPayCallbackReceived").await,
+        1
+    );
     app.stop().await;
 
     fake.set_info_down(false);

@@ -38,13 +38,19 @@ async fn an_invoice_is_made_from_the_order_and_answered_again_while_live(pool: P
     );
     let extra: serde_json::Value = serde_json::from_str(call["extra"].as_str().unwrap()).unwrap();
     assert_eq!(extra["order_id"], order_id.as_str());
-    assert!(extra["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert!(extra["request_id"]
+        .as_str()
+        .is_some_and(|id| !id.is_empty()));
 
     let again = ask_invoice(&app, ADMIN_TOKEN, &order_id, "web").await;
     assert_eq!(again.status, StatusCode::OK, "{:?}", again.body);
     assert_eq!(again.body["invoice_id"], invoice_id.as_str());
     assert_eq!(again.body["state"], "notpayed");
-    assert_eq!(fake.calls("create").len(), 1, "no second invoice while live");
+    assert_eq!(
+        fake.calls("create").len(),
+        1,
+        "no second invoice while live"
+    );
 
     let view = order_view(&app, &order_id).await;
     let payment = crystalpay_payment(&view);
@@ -81,7 +87,9 @@ async fn the_telegram_context_returns_through_the_mini_apps_direct_link(pool: Pg
     assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
     let link = answer.body["redirect_url"].as_str().unwrap();
     let prefix = format!("https://t.me/{BOT}/{APP}?startapp=");
-    let payload = link.strip_prefix(&prefix).expect("the Mini App direct link");
+    let payload = link
+        .strip_prefix(&prefix)
+        .expect("the Mini App direct link");
     assert_eq!(payload, format!("order_{order_id}"));
     assert!(payload.len() <= 512);
     assert!(payload
@@ -139,7 +147,11 @@ async fn bad_requests_are_refused_before_crystalpay_is_called(pool: PgPool) {
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(unknown.error(), "order_not_found");
     let cancelled = app
-        .post(&format!("/api/orders/{order_id}/cancel"), Some(ADMIN_TOKEN), &json!({}))
+        .post(
+            &format!("/api/orders/{order_id}/cancel"),
+            Some(ADMIN_TOKEN),
+            &json!({}),
+        )
         .await;
     assert_eq!(cancelled.status, StatusCode::OK, "{:?}", cancelled.body);
     let not_payable = ask_invoice(&app, ADMIN_TOKEN, &order_id, "web").await;
@@ -162,7 +174,10 @@ async fn a_refused_create_answers_crystalpays_own_text_and_records_nothing(pool:
     let (order_id, _) = order(&app, "R-1", None, "10.00").await;
     fake.then(
         "create",
-        Scripted::Answer(200, json!({"error": true, "errors": ["Amount is too small"]})),
+        Scripted::Answer(
+            200,
+            json!({"error": true, "errors": ["Amount is too small"]}),
+        ),
     );
     let refused = ask_invoice(&app, ADMIN_TOKEN, &order_id, "web").await;
     assert_eq!(refused.status, StatusCode::BAD_GATEWAY);
@@ -175,7 +190,10 @@ async fn a_refused_create_answers_crystalpays_own_text_and_records_nothing(pool:
         "{:?}",
         refused.body
     );
-    assert!(!refused.body.to_string().contains(SECRET), "no secret in errors");
+    assert!(
+        !refused.body.to_string().contains(SECRET),
+        "no secret in errors"
+    );
     assert_eq!(fake.calls("create").len(), 1, "a refusal is not retried");
     assert_eq!(count_events(&app, "CrystalPayInvoiceCreated").await, 0);
     assert_eq!(count_events(&app, "OrderPaymentStarted").await, 0);

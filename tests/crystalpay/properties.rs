@@ -1,9 +1,7 @@
 //! Properties of the callback signature checks (no server needed): they never panic on any
 //! input, accept exactly what was signed, and refuse every altered byte.
 
-use ledger::crystalpay::signature::{
-    native_signature, raw_body_signature, verify, Keys, Refusal,
-};
+use ledger::crystalpay::signature::{native_signature, raw_body_signature, verify, Keys, Refusal};
 use proptest::prelude::*;
 
 const SALT: &str = "salt-for-properties";

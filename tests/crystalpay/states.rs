@@ -7,8 +7,8 @@ use sqlx::PgPool;
 
 use crate::common::ADMIN_TOKEN;
 use crate::support::{
-    ask_invoice, crystalpay_app, crystalpay_app_with, crystalpay_payment, invoice,
-    invoice_events, last_check, order, order_view, wait_for_checks,
+    ask_invoice, crystalpay_app, crystalpay_app_with, crystalpay_payment, invoice, invoice_events,
+    last_check, order, order_view, wait_for_checks,
 };
 
 #[sqlx::test]
@@ -17,12 +17,23 @@ async fn the_test_mode_expiry_goes_through_the_callback_path(pool: PgPool) {
     let (order_id, _) = order(&app, "E-1", None, "10.00").await;
     let invoice_id = invoice(&app, &order_id).await;
     let answer = app
-        .post(&format!("/api/test/crystalpay/{invoice_id}/expire"), None, &json!({}))
+        .post(
+            &format!("/api/test/crystalpay/{invoice_id}/expire"),
+            None,
+            &json!({}),
+        )
         .await;
     assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
     wait_for_checks(&app, &invoice_id, 1).await;
-    assert_eq!(invoice_events(&app, &invoice_id, "CrystalPayCallbackReceived").await, 1);
-    assert_eq!(fake.calls("info").len(), 1, "re-checked like a real callback");
+    assert_eq!(
+        invoice_events(&app, &invoice_id, "CrystalPayCallbackReceived").await,
+        1
+    );
+    assert_eq!(
+        fake.calls("info").len(),
+        1,
+        "re-checked like a real callback"
+    );
     let check = last_check(&app, &invoice_id).await;
     assert_eq!(check["state_after"], "expired");
     let view = order_view(&app, &order_id).await;
@@ -35,7 +46,11 @@ async fn the_test_mode_expiry_goes_through_the_callback_path(pool: PgPool) {
     assert_ne!(next.body["invoice_id"], invoice_id.as_str());
 
     let unknown = app
-        .post("/api/test/crystalpay/no-such-invoice/expire", None, &json!({}))
+        .post(
+            "/api/test/crystalpay/no-such-invoice/expire",
+            None,
+            &json!({}),
+        )
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     app.stop().await;
@@ -48,7 +63,11 @@ async fn an_expiry_never_undoes_a_payment(pool: PgPool) {
     let invoice_id = invoice(&app, &order_id).await;
     fake.set_state(&invoice_id, "payed");
     let answer = app
-        .post(&format!("/api/test/crystalpay/{invoice_id}/expire"), None, &json!({}))
+        .post(
+            &format!("/api/test/crystalpay/{invoice_id}/expire"),
+            None,
+            &json!({}),
+        )
         .await;
     assert_eq!(answer.status, StatusCode::OK);
     wait_for_checks(&app, &invoice_id, 1).await;
@@ -63,10 +82,17 @@ async fn the_expiry_route_is_404_without_test_mode(pool: PgPool) {
     let (order_id, _) = order(&app, "E-3", None, "10.00").await;
     let invoice_id = invoice(&app, &order_id).await;
     let answer = app
-        .post(&format!("/api/test/crystalpay/{invoice_id}/expire"), None, &json!({}))
+        .post(
+            &format!("/api/test/crystalpay/{invoice_id}/expire"),
+            None,
+            &json!({}),
+        )
         .await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(invoice_events(&app, &invoice_id, "CrystalPayCallbackReceived").await, 0);
+    assert_eq!(
+        invoice_events(&app, &invoice_id, "CrystalPayCallbackReceived").await,
+        0
+    );
     app.stop().await;
 }
 
@@ -90,8 +116,17 @@ async fn a_failed_invoice_leaves_the_order_payable_by_other_means(pool: PgPool) 
     assert_eq!(view["status"], "awaiting_payment");
     assert_eq!(view["flags"], json!([]));
     let cancelled = app
-        .post(&format!("/api/orders/{order_id}/cancel"), Some(ADMIN_TOKEN), &json!({}))
+        .post(
+            &format!("/api/orders/{order_id}/cancel"),
+            Some(ADMIN_TOKEN),
+            &json!({}),
+        )
         .await;
-    assert_eq!(cancelled.status, StatusCode::OK, "no invoice holds it: {:?}", cancelled.body);
+    assert_eq!(
+        cancelled.status,
+        StatusCode::OK,
+        "no invoice holds it: {:?}",
+        cancelled.body
+    );
     app.stop().await;
 }
