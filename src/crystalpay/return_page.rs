@@ -2,17 +2,19 @@
 //!
 //! Server-rendered HTML, no script and no external asset. It shows the order's state as the
 //! server knows it (the `orders` projection) — never anything the query says beyond which order
-//! to show — and refreshes itself every few seconds until the state is final, so a buyer who
+//! to show (an order the projection has not caught up with yet is read from its stream) —
+//! and refreshes itself every few seconds until the state is final, so a buyer who
 //! arrives before CrystalPay's callback sees "waiting" turn into "paid" on their own.
 
 use axum::extract::{Query, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::links;
 use crate::http::error::ApiError;
+use crate::orders::state as order_state;
 use crate::orders::view;
 use crate::state::AppState;
 
@@ -32,11 +34,12 @@ pub async fn return_page(
         .order
         .filter(|order| !order.trim().is_empty())
         .ok_or_else(|| ApiError::invalid("order", "the order to show is missing (?order=<id>)"))?;
-    let order = view::order_json(&state.pool, &order_id)
-        .await?
-        .ok_or_else(|| {
+    let order = match view::order_json(&state.pool, &order_id).await? {
+        Some(order) => order,
+        None => from_log(&state, &order_id).await?.ok_or_else(|| {
             ApiError::not_found("order_not_found", format!("order {order_id:?} not found"))
-        })?;
+        })?,
+    };
     let back = links::mini_app_link(&state.config, &order_id);
     let html = render(&order, back.as_deref());
     Ok((
@@ -47,6 +50,25 @@ pub async fn return_page(
         html,
     )
         .into_response())
+}
+
+/// An order the `orders` projection has not caught up with yet (the buyer came back within
+/// moments of ordering), read from its stream: still waiting, so the page refreshes.
+async fn from_log(state: &AppState, order_id: &str) -> Result<Option<Value>, ApiError> {
+    let mut connection = state.pool.acquire().await?;
+    let order = order_state::load(state, &mut connection, order_id)
+        .await
+        .map_err(|error| ApiError::internal(anyhow::anyhow!("{error:?}")))?;
+    Ok(order.map(|order| {
+        let placed = &order.placed;
+        json!({
+            "external_id": placed.external_id,
+            "status": order.status.as_str(),
+            "amount": placed.currency.format_minor(placed.amount_minor),
+            "currency": placed.currency.code(),
+            "payments": [],
+        })
+    }))
 }
 
 /// What the buyer is told, and whether the page keeps refreshing.

@@ -9,11 +9,12 @@ use axum::response::IntoResponse;
 use serde_json::Value;
 
 /// The fragments; `core.json` holds `openapi`, `info` and shared components.
-const FRAGMENTS: [(&str, &str); 4] = [
+const FRAGMENTS: [(&str, &str); 5] = [
     ("core.json", include_str!("openapi/core.json")),
     ("payme.json", include_str!("openapi/payme.json")),
     ("onec.json", include_str!("openapi/onec.json")),
     ("telegram.json", include_str!("openapi/telegram.json")),
+    ("crystalpay.json", include_str!("openapi/crystalpay.json")),
 ];
 
 /// The merged document: `paths` and `components.schemas` of every fragment.
