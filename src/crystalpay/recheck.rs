@@ -136,7 +136,7 @@ pub async fn check(state: &AppState, invoice_id: &str) -> anyhow::Result<()> {
         .await
         .map_err(|error| anyhow::anyhow!("{error:?}"))?;
     drop(connection);
-    if !known.is_some_and(|invoice| invoice.pending.is_some()) {
+    if known.is_none_or(|invoice| invoice.pending.is_none()) {
         return Ok(());
     }
     let info = api.info(invoice_id).await?;
