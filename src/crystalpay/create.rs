@@ -35,7 +35,7 @@ use crate::http::auth::{OrdersWrite, ShopOrMiniApp};
 use crate::http::body::{Fields, JsonBody};
 use crate::http::error::ApiError;
 use crate::http::request::RequestId;
-use crate::orders::state::{self as order_state, OrderState, OrderStatus};
+use crate::orders::state::{self as order_state, OrderState};
 use crate::rejection::Rejection;
 use crate::state::AppState;
 
@@ -163,26 +163,14 @@ async fn live_invoice(
     Ok(invoice.filter(Invoice::is_live))
 }
 
+/// Payable through a gateway ([`OrderState::check_payable`]), with something left to pay.
 fn payable(order: &OrderState) -> Result<(), Rejection> {
-    let refuse = |message: String| Rejection::InvalidState {
-        status: order.status.as_str().to_owned(),
-        message,
-    };
-    if order.status != OrderStatus::AwaitingPayment {
-        return Err(refuse(format!(
-            "only an order awaiting payment can be invoiced (the order is {})",
-            order.status.as_str()
-        )));
-    }
-    if let Some(active) = &order.active_payment {
-        return Err(refuse(format!(
-            "the order is being paid through {} ({})",
-            active.provider.as_str(),
-            active.provider_id
-        )));
-    }
+    order.check_payable()?;
     if order.placed.amount_minor <= 0 {
-        return Err(refuse("the order has nothing left to pay".to_owned()));
+        return Err(Rejection::InvalidState {
+            status: order.status.as_str().to_owned(),
+            message: "the order has nothing left to pay".to_owned(),
+        });
     }
     Ok(())
 }
