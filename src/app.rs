@@ -129,6 +129,11 @@ fn register_gauges(state: &AppState) {
         .register(Arc::new(telegram::outbox::admin::OutboxGauges {
             pool: state.pool.clone(),
         }));
+    state
+        .metrics
+        .register(Arc::new(crystalpay::metrics::RecheckGauges {
+            pool: state.pool.clone(),
+        }));
 }
 
 impl RunningServer {

@@ -11,7 +11,8 @@
 //! - [`client`]: the calls we make (time-outs, bounded retries, CrystalPay's error text).
 //! - [`invoice`]: an invoice folded from its stream; [`transitions`]: the state machine.
 //! - [`links`]: `redirect_url` (Mini App direct link or our return page), `startapp` payloads.
-//! - [`return_page`]: `GET /pay/return`; [`emulation`]: the test-mode expiry.
+//! - [`return_page`]: `GET /pay/return`; [`emulation`]: the test-mode expiry; [`metrics`]: the
+//!   re-check backlog for `/metrics`.
 
 pub mod callback;
 pub mod client;
@@ -19,6 +20,7 @@ pub mod create;
 pub mod emulation;
 pub mod invoice;
 pub mod links;
+pub mod metrics;
 pub mod recheck;
 pub mod return_page;
 pub mod routes;
