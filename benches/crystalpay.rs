@@ -143,6 +143,7 @@ async fn measure(url: &str) -> anyhow::Result<String> {
          \x20 callback answered (verified, recorded, 200): {:.0}/s, {}\n\
          \x20 callback → payment applied (invoice/info + atomic append): {applied_rate:.0}/s, {}\n\
          \x20 applied throughput / raw ceiling: {:.2}\n\
+         \x20 database commits per callback: {:.1} (projector batches included)\n\
          \x20 CPU per callback: {:.2} ms in this process (server, client, fake), {:.2} ms in its \
          PostgreSQL backends",
         latency::summary(&mut raw),
