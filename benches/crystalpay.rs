@@ -2,23 +2,26 @@
 //! server takes, how fast it answers them, and how long until each payment is applied — the
 //! `invoice/info` round trip to a local fake CrystalPay included.
 //!
-//! One run: N guest orders and their invoices are made through the API (not measured), the fake
-//! then reports every invoice `payed`, and N natively signed callbacks are sent by C concurrent
-//! senders (closed loop). Measured:
-//! 1. **raw ceiling**: N `invoice/info` calls straight to the fake by C senders — the round
-//!    trip every callback's re-check contains, with nothing of ours around it;
-//! 2. **callback answer**: latency of `POST /api/crystalpay/callback` (signature checked, the
-//!    pending re-check recorded durably, 200);
-//! 3. **applied**: from sending a callback to its `CrystalPayInvoiceChecked` being committed
-//!    (the worker's `invoice/info` call and the atomic append that pays the order), and the
-//!    throughput until the last one is applied;
-//! 4. CPU per callback (this process: server, client and fake; and the PostgreSQL backends).
+//! One run: guest orders and their invoices are made through the API (not measured), the fake
+//! then reports every invoice `payed`, and natively signed callbacks are sent. Measured:
+//! - **raw ceiling**: `invoice/info` calls straight to the fake by the same number of senders,
+//!   the round trip every re-check contains, with nothing of ours around it;
+//! - per phase, **callback answered**: latency of `POST /api/crystalpay/callback` (signature
+//!   checked, the pending re-check recorded durably, 200); **applied**: from sending a callback
+//!   to its `CrystalPayInvoiceChecked` (the worker's `invoice/info` call and the atomic append
+//!   that pays the order), and the throughput until the last one is applied; database commits
+//!   and CPU per callback (this process: server, client and fake; and PostgreSQL's backends);
+//! - phases: **flood** (`CRYSTALPAY_BENCH_CALLBACKS`, default 2000, from
+//!   `CRYSTALPAY_BENCH_SENDERS`, default 32, concurrent senders, closed loop) and **steady**
+//!   (`CRYSTALPAY_BENCH_RATE` callbacks/s, default 100, for `CRYSTALPAY_BENCH_SECONDS`, default
+//!   10, open loop: latencies count from the scheduled time).
 //!
-//!     DATABASE_URL=$(cargo run -q --bin ledger -- embedded-pg start --data-dir .ledger-bench | tail -1) \
-//!         cargo bench --bench crystalpay
+//! Command (each run uses a fresh database `crystalpay_bench_<epoch>`, dropped at the end):
 //!
-//! `CRYSTALPAY_BENCH_CALLBACKS` (default 2000) and `CRYSTALPAY_BENCH_SENDERS` (default 32) change
-//! the load. Each run uses a fresh database `crystalpay_bench_<epoch>`, dropped at the end.
+//! ```text
+//! DATABASE_URL=$(cargo run -q --bin ledger -- embedded-pg start --data-dir .ledger-bench | tail -1) \
+//!     cargo bench --bench crystalpay
+//! ```
 
 #[path = "payme/cost.rs"]
 mod cost;
@@ -101,60 +104,116 @@ async fn measure(url: &str) -> anyhow::Result<String> {
         .timeout(Duration::from_secs(30))
         .build()?;
 
+    let rate = setting("CRYSTALPAY_BENCH_RATE", 100)?;
+    let seconds = setting("CRYSTALPAY_BENCH_SECONDS", 10)?;
     let started = Instant::now();
-    let invoices = make_invoices(&http, &base, callbacks).await?;
+    let mut invoices = make_invoices(&http, &base, callbacks + rate * seconds).await?;
+    let paced = invoices.split_off(callbacks);
     eprintln!(
         "{} invoices in {:.1} s",
-        invoices.len(),
+        invoices.len() + paced.len(),
         started.elapsed().as_secs_f64()
     );
     gateway.everyone_paid();
 
     let (raw_rate, mut raw) = raw_info_calls(&http, &fake_url, &invoices, senders).await?;
-
-    let commits_before = cost::database_commits(&pool).await?;
-    let cpu_before = cost::cpu_seconds(&pool).await?;
-    let began = Instant::now();
-    let sent = send_callbacks(&http, &base, &invoices, senders).await?;
-    let answered = began.elapsed();
-    wait_until_applied(&pool, invoices.len()).await?;
-    let applied_all = began.elapsed();
-    let cpu = cost::cpu_seconds(&pool).await? - cpu_before;
-    let commits = cost::database_commits(&pool).await? - commits_before;
-    let mut answers: Vec<Duration> = sent.values().map(|(_, latency)| *latency).collect();
-    let mut applied = applied_latencies(&pool, &sent).await?;
+    let flood = phase(&pool, &http, &base, &invoices, Pace::ClosedLoop(senders)).await?;
+    let steady = phase(&pool, &http, &base, &paced, Pace::Rate(rate)).await?;
     let paid: i64 =
         sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'OrderPaid'")
             .fetch_one(&pool)
             .await?;
-    ensure!(
-        paid as usize == invoices.len(),
-        "{paid} orders paid of {}",
-        invoices.len()
-    );
+    let total = invoices.len() + paced.len();
+    ensure!(paid as usize == total, "{paid} orders paid of {total}");
     server.stop().await?;
     pool.close().await;
-
-    let n = invoices.len() as f64;
-    let applied_rate = n / applied_all.as_secs_f64();
     Ok(format!(
-        "CrystalPay callbacks: {n} callbacks, {senders} concurrent senders (closed loop)\n\
-         \x20 raw ceiling, invoice/info to the fake alone: {raw_rate:.0}/s, {}\n\
-         \x20 callback answered (verified, recorded, 200): {:.0}/s, {}\n\
-         \x20 callback → payment applied (invoice/info + atomic append): {applied_rate:.0}/s, {}\n\
-         \x20 applied throughput / raw ceiling: {:.2}\n\
-         \x20 database commits per callback: {:.1} (projector batches included)\n\
-         \x20 CPU per callback: {:.2} ms in this process (server, client, fake), {:.2} ms in its \
-         PostgreSQL backends",
+        "CrystalPay callbacks\n\
+         \x20 raw ceiling, invoice/info to the fake alone ({senders} senders): {raw_rate:.0}/s, {}\n\
+         {flood}\n{steady}\n\
+         \x20 applied throughput / raw ceiling, flood: {:.3}",
         latency::summary(&mut raw),
-        n / answered.as_secs_f64(),
-        latency::summary(&mut answers),
-        latency::summary(&mut applied),
-        applied_rate / raw_rate,
-        commits as f64 / n,
-        cpu.process * 1_000.0 / n,
-        cpu.database * 1_000.0 / n,
+        flood.applied_rate / raw_rate,
     ))
+}
+
+/// How callbacks are sent.
+#[derive(Clone, Copy)]
+enum Pace {
+    /// As fast as this many concurrent senders go (each sends its next when answered).
+    ClosedLoop(usize),
+    /// Callback k at `start + k / rate`, whatever the answers (open loop; latencies count from
+    /// the scheduled time, so a stall shows instead of slowing the load).
+    Rate(usize),
+}
+
+struct PhaseReport {
+    title: String,
+    answered_rate: f64,
+    answers: String,
+    applied_rate: f64,
+    applied: String,
+    commits: f64,
+    cpu_process_ms: f64,
+    cpu_database_ms: f64,
+}
+
+impl std::fmt::Display for PhaseReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "  {}\n\
+             \x20   callback answered (verified, recorded, 200): {:.0}/s, {}\n\
+             \x20   callback → payment applied (invoice/info + atomic append): {:.0}/s, {}\n\
+             \x20   per callback: {:.1} database commits (projector batches included), CPU \
+             {:.2} ms in this process (server, client, fake) + {:.2} ms in its PostgreSQL backends",
+            self.title,
+            self.answered_rate,
+            self.answers,
+            self.applied_rate,
+            self.applied,
+            self.commits,
+            self.cpu_process_ms,
+            self.cpu_database_ms,
+        )
+    }
+}
+
+async fn phase(
+    pool: &PgPool,
+    http: &reqwest::Client,
+    base: &str,
+    invoices: &[String],
+    pace: Pace,
+) -> anyhow::Result<PhaseReport> {
+    let before: i64 = checked_count(pool).await?;
+    let commits_before = cost::database_commits(pool).await?;
+    let cpu_before = cost::cpu_seconds(pool).await?;
+    let began = Instant::now();
+    let sent = send_callbacks(http, base, invoices, pace).await?;
+    let answered = began.elapsed();
+    wait_until_applied(pool, before as usize + invoices.len()).await?;
+    let applied_all = began.elapsed();
+    let cpu = cost::cpu_seconds(pool).await? - cpu_before;
+    let commits = cost::database_commits(pool).await? - commits_before;
+    let mut answers: Vec<Duration> = sent.values().map(|(_, latency)| *latency).collect();
+    let mut applied = applied_latencies(pool, &sent).await?;
+    let n = invoices.len() as f64;
+    Ok(PhaseReport {
+        title: match pace {
+            Pace::ClosedLoop(senders) => {
+                format!("flood: {n} callbacks from {senders} concurrent senders (closed loop)")
+            }
+            Pace::Rate(rate) => format!("steady: {n} callbacks at {rate}/s (open loop)"),
+        },
+        answered_rate: n / answered.as_secs_f64(),
+        answers: latency::summary(&mut answers),
+        applied_rate: n / applied_all.as_secs_f64(),
+        applied: latency::summary(&mut applied),
+        commits: commits as f64 / n,
+        cpu_process_ms: cpu.process * 1_000.0 / n,
+        cpu_database_ms: cpu.database * 1_000.0 / n,
+    })
 }
 
 /// N guest orders and a web invoice for each; returns the invoice ids.
@@ -227,20 +286,35 @@ async fn raw_info_calls(
     ))
 }
 
-/// Sends one callback per invoice; returns each one's send time and answer latency.
+/// Sends one callback per invoice; returns each one's (scheduled) send time and answer latency.
 async fn send_callbacks(
     http: &reqwest::Client,
     base: &str,
     invoices: &[String],
-    senders: usize,
+    pace: Pace,
 ) -> anyhow::Result<HashMap<String, (DateTime<Utc>, Duration)>> {
+    let start = Instant::now();
+    let start_at = Utc::now();
+    let (concurrency, interval) = match pace {
+        Pace::ClosedLoop(senders) => (senders, None),
+        Pace::Rate(rate) => (
+            4_096,
+            Some(Duration::from_secs_f64(1.0 / rate.max(1) as f64)),
+        ),
+    };
     let results: Vec<anyhow::Result<(String, DateTime<Utc>, Duration)>> =
-        futures::stream::iter(invoices)
-            .map(|invoice_id| async move {
+        futures::stream::iter(invoices.iter().enumerate())
+            .map(|(index, invoice_id)| async move {
+                let (at, sent) = match interval {
+                    Some(interval) => {
+                        let offset = interval * index as u32;
+                        tokio::time::sleep_until((start + offset).into()).await;
+                        (start_at + offset, start + offset)
+                    }
+                    None => (Utc::now(), Instant::now()),
+                };
                 let body = json!({"id": invoice_id, "state": "payed",
                     "signature": native_signature(invoice_id, SALT)});
-                let at = Utc::now();
-                let sent = Instant::now();
                 let response = http
                     .post(format!("{base}/api/crystalpay/callback"))
                     .json(&body)
@@ -254,7 +328,7 @@ async fn send_callbacks(
                 response.bytes().await?;
                 Ok((invoice_id.clone(), at, sent.elapsed()))
             })
-            .buffer_unordered(senders)
+            .buffer_unordered(concurrency)
             .collect()
             .await;
     results
@@ -263,14 +337,18 @@ async fn send_callbacks(
         .collect()
 }
 
+async fn checked_count(pool: &PgPool) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE event_type = 'CrystalPayInvoiceChecked'",
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
 async fn wait_until_applied(pool: &PgPool, count: usize) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let checked: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM events WHERE event_type = 'CrystalPayInvoiceChecked'",
-        )
-        .fetch_one(pool)
-        .await?;
+        let checked = checked_count(pool).await?;
         if checked as usize >= count {
             return Ok(());
         }
