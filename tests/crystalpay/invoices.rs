@@ -125,6 +125,19 @@ async fn guest_orders_are_invoiced_and_a_session_acts_only_on_its_own_orders(poo
     let own_id = own.body["order_id"].as_str().unwrap();
     let mine = ask_invoice(&app, &session, own_id, "telegram").await;
     assert_eq!(mine.status, StatusCode::CREATED, "{:?}", mine.body);
+    // What the Mini App asks when the buyer comes back through the `startapp` link.
+    let head = crate::support::head_position(&app).await;
+    let status = app
+        .get(
+            &format!("/api/me/orders/{own_id}/payment-status?min_position={head}"),
+            Some(&session),
+        )
+        .await;
+    assert_eq!(status.status, StatusCode::OK, "{:?}", status.body);
+    assert_eq!(status.body["paid"], false);
+    assert_eq!(status.body["payments"][0]["provider"], "crystalpay");
+    assert_eq!(status.body["payments"][0]["provider_id"], mine.body["invoice_id"]);
+    assert_eq!(status.body["payments"][0]["state"], "notpayed");
     let (someone_elses, _) = order(&app, "O-1", Some("79001112233"), "10.00").await;
     for other in [&someone_elses, &guest] {
         let refused = ask_invoice(&app, &session, other, "web").await;
