@@ -63,6 +63,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// None: start the embedded cluster under `data_dir`.
     pub database_url: Option<Secret>,
+    /// A streaming replica of that database, for projected reads (`LEDGER_READ_DATABASE_URL`).
+    pub read_database_url: Option<Secret>,
     pub data_dir: PathBuf,
     pub database_pool_size: u32,
     /// How long a request waits for a free database connection (or for the database to come
@@ -175,6 +177,9 @@ impl Config {
         let config = Config {
             listen,
             database_url: sources.non_empty("DATABASE_URL").map(Secret::new),
+            read_database_url: sources
+                .non_empty("LEDGER_READ_DATABASE_URL")
+                .map(Secret::new),
             data_dir: PathBuf::from(
                 sources
                     .non_empty("LEDGER_DATA_DIR")
@@ -235,6 +240,7 @@ impl Config {
         })
         .map(|mut config| {
             config.database_url = None;
+            config.read_database_url = None;
             config
         })
         .expect("defaults are valid")

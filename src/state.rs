@@ -19,6 +19,7 @@ use crate::infra::credential_cache::CredentialCache;
 use crate::infra::fx_rates::RateCache;
 use crate::infra::metrics::Metrics;
 use crate::infra::projection_runtime::AppendSignal;
+use crate::infra::read_replica::ReadReplica;
 
 /// Cheap to clone: every field is a handle.
 #[derive(Clone)]
@@ -40,6 +41,8 @@ pub struct AppState {
     /// callback waiting for its re-check), so the worker starts at once instead of at its next
     /// tick. Losing a poke loses nothing: the worker also looks at every tick and at start.
     pub gateway_work: Arc<Notify>,
+    /// A streaming replica for projected reads, when `LEDGER_READ_DATABASE_URL` names one.
+    pub replica: Option<Arc<ReadReplica>>,
     signal: AppendSignal,
 }
 
@@ -51,7 +54,15 @@ impl AppState {
             .timeout(Duration::from_secs(10))
             .build()
             .context("building the HTTP client")?;
+        let replica = match &config.read_database_url {
+            Some(url) => Some(Arc::new(ReadReplica::connect_lazy(
+                url.expose(),
+                config.database_pool_size,
+            )?)),
+            None => None,
+        };
         Ok(AppState {
+            replica,
             admission: Arc::new(Admission::new(&config.limits)),
             credentials: Arc::new(CredentialCache::default()),
             fx: Arc::new(RateCache::new(

@@ -2,27 +2,19 @@
 //! (carrying the request's route, request id and store), plain text without colour codes when
 //! standard error is not a terminal.
 
+mod common;
+
 use std::io::Read;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::database_url_of;
 use serde_json::Value;
 use sqlx::PgPool;
 use tokio::time::Instant;
 
 const ADMIN: &str = "logging-test-admin-token-0123456789";
-
-/// `DATABASE_URL` (which carries the credentials) with the test database's name.
-fn url_of(pool: &PgPool) -> String {
-    let server = std::env::var("DATABASE_URL").expect("DATABASE_URL names the test server");
-    let database = pool.connect_options().get_database().unwrap().to_owned();
-    let without_query = server
-        .split_once('?')
-        .map_or(server.as_str(), |(url, _)| url);
-    let slash = without_query.rfind('/').unwrap();
-    format!("{}/{database}", &without_query[..slash])
-}
 
 /// Runs `ledger serve` with `format`, makes one request, stops it and returns its stderr.
 async fn server_log(pool: &PgPool, format: &str) -> String {
@@ -33,7 +25,7 @@ async fn server_log(pool: &PgPool, format: &str) -> String {
         .port();
     let mut child: Child = Command::new(env!("CARGO_BIN_EXE_ledger"))
         .arg("serve")
-        .env("DATABASE_URL", url_of(pool))
+        .env("DATABASE_URL", database_url_of(pool))
         .env("LEDGER_LISTEN", format!("127.0.0.1:{port}"))
         .env("LEDGER_ADMIN_TOKEN", ADMIN)
         .env("LEDGER_LOG_FORMAT", format)
@@ -92,10 +84,11 @@ async fn json_logs_are_one_object_per_line_with_the_request_span(pool: PgPool) {
             .any(|line| line["message"] == "ledger is listening"),
         "{log}"
     );
+    // The readiness polls are logged too: pick the access line of the request made.
     let answered = lines
         .iter()
-        .find(|line| line["message"] == "answered")
-        .unwrap_or_else(|| panic!("no access line in {log}"));
+        .find(|line| line["message"] == "answered" && line["span"]["request_id"] == "req-logging-1")
+        .unwrap_or_else(|| panic!("no access line for req-logging-1 in {log}"));
     assert_eq!(answered["status"], 404);
     assert_eq!(answered["span"]["route"], "/api/orders/{order_id}");
     assert_eq!(answered["span"]["request_id"], "req-logging-1");

@@ -99,6 +99,28 @@ pub async fn wait_for_position<Slot>(
     Ok(position.max(min_position.unwrap_or(0)))
 }
 
+/// `projection`'s position as read through `pool` when it has already applied every event up
+/// to `min_position`, else `None` — at once, without waiting and without this process's
+/// progress board (which follows the primary). For a streaming replica: its tables and
+/// checkpoints are the primary's as of the WAL it has replayed, so its own checkpoint tells
+/// what its own tables hold.
+pub async fn position_if_applied(
+    pool: &PgPool,
+    projection: &'static str,
+    min_position: Option<i64>,
+) -> Result<Option<i64>, WaitError> {
+    if let Some(min_position) = min_position.filter(|position| *position > 0) {
+        let Visibility::Visible(target) = visibility(pool, min_position).await? else {
+            return Ok(None);
+        };
+        if checkpoint_position(pool, projection).await? < target {
+            return Ok(None);
+        }
+    }
+    let position = projection_position(pool, projection).await?;
+    Ok(Some(position.max(min_position.unwrap_or(0))))
+}
+
 /// Highest global position a projection has applied.
 pub async fn projection_position(pool: &PgPool, projection: &str) -> Result<i64, WaitError> {
     let position: Option<i64> = sqlx::query_scalar(

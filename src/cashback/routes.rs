@@ -59,9 +59,9 @@ async fn customer_cashback(
                 ApiError::invalid("limit", format!("limit must be 1 to {MAX_HISTORY}"))
             })?,
     };
-    let position = consistency::caught_up(&state, "cashback_history", min_position).await?;
+    let read = consistency::caught_up(&state, "cashback_history", min_position).await?;
     Ok(Json(
-        cashback_json(&state.pool, &customer_id, &currency, limit, position).await?,
+        cashback_json(&read.pool, &customer_id, &currency, limit, read.position).await?,
     ))
 }
 

@@ -11,9 +11,11 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use ledger_projections::wait::{self, WaitError};
 use serde::Deserialize;
+use sqlx::PgPool;
 
 use super::error::ApiError;
 use super::extract::Query;
+use crate::infra::read_replica::ReadTarget;
 use crate::state::AppState;
 
 /// Longest wait before answering 409 `not_caught_up`.
@@ -51,8 +53,46 @@ impl<S: Send + Sync> FromRequestParts<S> for MinPosition {
     }
 }
 
-/// Waits for `projection` to reach the client's position; returns the projection's position.
+/// Where a projected read is answered, and the position of the projection read there.
+pub struct ProjectedRead {
+    /// The read replica when it has caught up with the client's position, else the primary.
+    pub pool: PgPool,
+    pub position: i64,
+}
+
+/// Finds a database whose `projection` has reached the client's position: the read replica
+/// when one is configured and has (at once, no waiting), else the primary, waiting for it.
 pub async fn caught_up(
+    state: &AppState,
+    projection: &'static str,
+    min_position: MinPosition,
+) -> Result<ProjectedRead, ApiError> {
+    let fallback = match &state.replica {
+        Some(replica) => match replica
+            .position_if_caught_up(projection, min_position.0)
+            .await
+        {
+            Ok(position) => {
+                ReadTarget::Replica.record(&state.metrics);
+                return Ok(ProjectedRead {
+                    pool: replica.pool().clone(),
+                    position,
+                });
+            }
+            Err(fallback) => fallback,
+        },
+        None => ReadTarget::PrimaryOnly,
+    };
+    let position = primary_caught_up(state, projection, min_position).await?;
+    fallback.record(&state.metrics);
+    Ok(ProjectedRead {
+        pool: state.pool.clone(),
+        position,
+    })
+}
+
+/// Waits for the primary's `projection` to reach the client's position; returns its position.
+async fn primary_caught_up(
     state: &AppState,
     projection: &'static str,
     min_position: MinPosition,

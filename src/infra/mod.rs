@@ -10,6 +10,7 @@ pub mod fx_rates;
 pub mod metrics;
 pub mod process_metrics;
 pub mod projection_runtime;
+pub mod read_replica;
 pub mod security;
 pub mod sessions;
 pub mod tokens;

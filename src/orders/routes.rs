@@ -71,13 +71,13 @@ async fn read_order(
     Path(order_id): Path<String>,
     min_position: MinPosition,
 ) -> Result<Json<Value>, ApiError> {
-    let position = consistency::caught_up(&state, "orders", min_position).await?;
-    let mut order = view::order_json(&state.pool, &order_id)
+    let read = consistency::caught_up(&state, "orders", min_position).await?;
+    let mut order = view::order_json(&read.pool, &order_id)
         .await?
         .ok_or_else(|| {
             ApiError::not_found("order_not_found", format!("order {order_id:?} not found"))
         })?;
-    order["position"] = json!(position);
+    order["position"] = json!(read.position);
     Ok(Json(order))
 }
 

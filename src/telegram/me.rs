@@ -76,9 +76,9 @@ pub async fn my_orders(
     min_position: MinPosition,
 ) -> Result<Json<Value>, ApiError> {
     let limit = limit(query.limit, DEFAULT_ORDERS, view::MAX_ORDER_LIST)?;
-    let position = consistency::caught_up(&state, "orders", min_position).await?;
-    let orders = view::customer_orders_json(&state.pool, &user.customer_id, limit).await?;
-    Ok(Json(json!({ "orders": orders, "position": position })))
+    let read = consistency::caught_up(&state, "orders", min_position).await?;
+    let orders = view::customer_orders_json(&read.pool, &user.customer_id, limit).await?;
+    Ok(Json(json!({ "orders": orders, "position": read.position })))
 }
 
 /// `GET /api/me/cashback[?currency=XXX][&limit=N][&min_position=N]`.
@@ -94,9 +94,16 @@ pub async fn my_cashback(
             .map_err(|error| ApiError::invalid("currency", error.to_string()))?,
     };
     let limit = limit(query.limit, DEFAULT_HISTORY, MAX_HISTORY)?;
-    let position = consistency::caught_up(&state, "cashback_history", min_position).await?;
+    let read = consistency::caught_up(&state, "cashback_history", min_position).await?;
     Ok(Json(
-        cashback_json(&state.pool, &user.customer_id, &currency, limit, position).await?,
+        cashback_json(
+            &read.pool,
+            &user.customer_id,
+            &currency,
+            limit,
+            read.position,
+        )
+        .await?,
     ))
 }
 
@@ -109,10 +116,10 @@ pub async fn payment_status(
     Path(order_id): Path<String>,
     min_position: MinPosition,
 ) -> Result<Json<Value>, ApiError> {
-    let position = consistency::caught_up(&state, "orders", min_position).await?;
+    let read = consistency::caught_up(&state, "orders", min_position).await?;
     let not_found =
         || ApiError::not_found("order_not_found", format!("order {order_id:?} not found"));
-    let order = view::order_json(&state.pool, &order_id)
+    let order = view::order_json(&read.pool, &order_id)
         .await?
         .ok_or_else(not_found)?;
     if !caller.may_act_for(order["customer_id"].as_str()) {
@@ -128,6 +135,6 @@ pub async fn payment_status(
         "currency": order["currency"],
         "payments": order["payments"],
         "flags": order["flags"],
-        "position": position,
+        "position": read.position,
     })))
 }

@@ -8,6 +8,7 @@ pub mod onec;
 pub mod payme_caller;
 pub mod private_cluster;
 pub mod raw_http;
+pub mod replication;
 pub mod telegram;
 
 use ledger::app::{self, RunningServer};
@@ -49,6 +50,23 @@ pub async fn spawn_app_with(pool: PgPool, adjust: impl FnOnce(&mut Config)) -> T
         pool,
         http: reqwest::Client::new(),
     }
+}
+
+/// `DATABASE_URL` (which carries the server and its credentials) with the database of `pool`:
+/// for programs run beside the test (the server binary, `pg_dump`).
+pub fn database_url_of(pool: &PgPool) -> String {
+    let database = pool.connect_options().get_database().unwrap().to_owned();
+    database_url_named(&database)
+}
+
+/// `DATABASE_URL` with another database name.
+pub fn database_url_named(database: &str) -> String {
+    let server = std::env::var("DATABASE_URL").expect("DATABASE_URL names the test server");
+    let without_query = server
+        .split_once('?')
+        .map_or(server.as_str(), |(url, _)| url);
+    let slash = without_query.rfind('/').unwrap();
+    format!("{}/{database}", &without_query[..slash])
 }
 
 /// Server logs go to the test's captured output (shown when a test fails).

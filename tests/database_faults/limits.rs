@@ -8,9 +8,10 @@ use serde_json::json;
 use sqlx::PgPool;
 use tokio::time::Instant;
 
+use crate::common::database_url_of as url_of;
 use crate::common::onec::operation;
 use crate::common::{spawn_app, TestApp, ADMIN_TOKEN};
-use crate::{server_pool, url_of};
+use crate::server_pool;
 
 const PHONE: &str = "998903334455";
 

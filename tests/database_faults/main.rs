@@ -14,17 +14,6 @@ use std::time::Duration;
 use ledger::infra::database::{self, PoolSettings};
 use sqlx::PgPool;
 
-/// `DATABASE_URL` (which carries the credentials) with the test database's name.
-pub fn url_of(pool: &PgPool) -> String {
-    let server = std::env::var("DATABASE_URL").expect("DATABASE_URL names the test server");
-    let database = pool.connect_options().get_database().unwrap().to_owned();
-    let without_query = server
-        .split_once('?')
-        .map_or(server.as_str(), |(url, _)| url);
-    let slash = without_query.rfind('/').unwrap();
-    format!("{}/{database}", &without_query[..slash])
-}
-
 /// A pool like the server's own, with the given size and time-outs.
 pub async fn server_pool(
     url: &str,
