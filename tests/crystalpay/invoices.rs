@@ -136,7 +136,10 @@ async fn guest_orders_are_invoiced_and_a_session_acts_only_on_its_own_orders(poo
     assert_eq!(status.status, StatusCode::OK, "{:?}", status.body);
     assert_eq!(status.body["paid"], false);
     assert_eq!(status.body["payments"][0]["provider"], "crystalpay");
-    assert_eq!(status.body["payments"][0]["provider_id"], mine.body["invoice_id"]);
+    assert_eq!(
+        status.body["payments"][0]["provider_id"],
+        mine.body["invoice_id"]
+    );
     assert_eq!(status.body["payments"][0]["state"], "notpayed");
     let (someone_elses, _) = order(&app, "O-1", Some("79001112233"), "10.00").await;
     for other in [&someone_elses, &guest] {
