@@ -9,6 +9,8 @@
 #   the distribution's database cluster: it creates and runs a private one (the embedded-pg/ crate).
 #   The package's post-install step may create and start Debian's own cluster (port 5432, or
 #   the next free port if 5432 is taken); Ledger neither uses nor disturbs it.
+# - with `--api-fuzz` (scripts/api-fuzz.sh): curl, and python3 with venv, into which
+#   schemathesis is installed from PyPI.
 set -euo pipefail
 
 has_server_binaries() {
@@ -37,6 +39,10 @@ command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 [ -s /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
 if ! has_server_binaries || ! has_server_user_if_needed; then
     missing+=(postgresql)
+fi
+if [ "${1:-}" = "--api-fuzz" ]; then
+    command -v curl >/dev/null 2>&1 || missing+=(curl)
+    python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3 python3-venv)
 fi
 if [ "${#missing[@]}" -eq 0 ]; then
     exit 0

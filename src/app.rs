@@ -19,7 +19,7 @@ use crate::infra::database;
 use crate::infra::process_metrics::{PoolGauges, ProcessGauges};
 use crate::infra::projection_runtime::{self, ProjectionGauges};
 use crate::state::AppState;
-use crate::{admin, cashback, crystalpay, customers, http, onec, orders, payme, telegram};
+use crate::{admin, cashback, crystalpay, customers, http, onec, orders, payme, reports, telegram};
 
 /// How long `stop` waits for in-flight requests and projector batches.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -100,6 +100,7 @@ fn area_routes() -> Router<AppState> {
         .merge(onec::routes::router())
         .merge(telegram::routes::router())
         .merge(crystalpay::routes::router())
+        .merge(reports::routes::router())
 }
 
 /// The gauges `/metrics` reports besides request counts.

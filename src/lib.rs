@@ -5,7 +5,8 @@
 //! Dependencies point one way:
 //! - [`app`] knows every area and wires routes, gauges and background jobs together;
 //! - the business areas ([`customers`], [`orders`], [`cashback`], [`payme`], [`onec`],
-//!   [`telegram`], [`admin`]) each have the shape routes → commands → events → projection;
+//!   [`telegram`], [`admin`], [`reports`]) each have the shape routes → commands → events →
+//!   projection (the read-only ones: routes → reads);
 //! - what areas share: [`state`] (the leaf holding pool, store, settings and caches),
 //!   [`command`] (how a write decides and appends), [`rejection`] (the domain's refusals) and
 //!   [`http`] (errors, auth, bodies, the router's layers);
@@ -25,5 +26,6 @@ pub mod onec;
 pub mod orders;
 pub mod payme;
 pub mod rejection;
+pub mod reports;
 pub mod state;
 pub mod telegram;

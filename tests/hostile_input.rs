@@ -1,7 +1,7 @@
 //! Hostile input gets a clear 4xx JSON answer — never a dropped connection, a 5xx or a panic —
 //! and repeats and echoes stay bounded: amounts that overflow once scaled, numbers with more
 //! precision than a float keeps, undecodable paths, repeated query keys, a byte-order mark in
-//! front of a 1C body, Payme times out of range and oversized echoes.
+//! front of a 1C body, Payme times out of range, oversized echoes, and text holding NUL.
 
 mod common;
 
@@ -265,4 +265,58 @@ async fn payme_times_out_of_range_and_oversized_accounts_are_refused(pool: PgPoo
         .await
         .unwrap();
     assert_eq!(stored, 0, "nothing was recorded");
+}
+
+/// PostgreSQL stores U+0000 in neither text nor jsonb: text holding it is refused where it comes
+/// in (found by the API fuzz run as a 500 on a 1C operation whose refused item was logged).
+#[sqlx::test]
+async fn text_holding_nul_is_refused_never_a_500(pool: PgPool) {
+    let app = spawn_app_with(pool, |config| {
+        config.payme_keys = vec![Secret::new(PAYME_KEY)]
+    })
+    .await;
+    let key = app.store_key("nul-store", "UZS", "Asia/Tashkent").await;
+    let mut item = operation("Sale_1", "accrual", "abc", PHONE);
+    item["register_id"] = json!("R\u{0}1");
+    let single = app
+        .onec_post("/api/cashback/v1/transactions", Some(&key), &item)
+        .await;
+    assert_eq!(single.status, StatusCode::BAD_REQUEST, "{:?}", single.body);
+    assert_eq!(single.error(), "invalid_request");
+    let batch = app
+        .onec_post(
+            "/api/cashback/v1/transactions/batch",
+            Some(&key),
+            &json!({ "transactions": [item] }),
+        )
+        .await;
+    assert_eq!(batch.status, StatusCode::BAD_REQUEST, "{:?}", batch.body);
+
+    let customer = app
+        .post(
+            "/api/customers",
+            Some(ADMIN_TOKEN),
+            &json!({"phone": PHONE, "name": "A\u{0}"}),
+        )
+        .await;
+    assert_eq!(
+        customer.status,
+        StatusCode::BAD_REQUEST,
+        "{:?}",
+        customer.body
+    );
+
+    let path = app.get("/api/orders/a%00b", Some(ADMIN_TOKEN)).await;
+    assert_eq!(path.status, StatusCode::NOT_FOUND, "{:?}", path.body);
+    let query = app
+        .onec_get("/api/cashback/v1/balance?user_phone=998%0090", Some(&key))
+        .await;
+    assert_eq!(query.status, StatusCode::BAD_REQUEST, "{:?}", query.body);
+
+    let payme = PaymeCaller::new(&app, PAYME_KEY);
+    let answer = payme
+        .call("CheckTransaction", json!({"id": "tx\u{0}1"}))
+        .await;
+    answer.expect_error(-32600);
+    app.stop().await;
 }

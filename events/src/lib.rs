@@ -24,7 +24,7 @@ pub use metadata::{EventMetadata, Source};
 pub use money::{Currency, MoneyError};
 pub use postings::{Posting, Postings, Side};
 pub use store::{
-    AppendError, AppendOutcome, AppendRequest, EventStore, ExpectedVersion, FeedBatch,
-    FeedPosition, RecordedEvent,
+    read_feed_window, AppendError, AppendOutcome, AppendRequest, EventStore, ExpectedVersion,
+    FeedBatch, FeedPosition, FeedWindow, RecordedEvent,
 };
 pub use stream::StreamId;

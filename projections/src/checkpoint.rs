@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use ledger_events::{FeedPosition, RecordedEvent};
 use sqlx::{PgConnection, PgExecutor, Row};
 
+use crate::projector::ProjectionError;
+
 /// Creates the projector's checkpoint row at the start of the log if it has none yet.
 pub async fn ensure_exists<'c>(
     executor: impl PgExecutor<'c>,
@@ -142,4 +144,58 @@ pub async fn store_stream_versions(
     .execute(connection)
     .await?;
     Ok(())
+}
+
+/// What a gap in a stream's versions means to [`in_order`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnGap {
+    /// An invariant violation: the runner stops loudly.
+    Fail,
+    /// The stream ends there (a point-in-time fold left its later events out).
+    EndStream,
+}
+
+/// The events not applied yet, each stream continuing at version last + 1 (a repeat is
+/// skipped); records the streams' new versions in the same transaction.
+pub async fn in_order<'a>(
+    connection: &mut PgConnection,
+    projection: &str,
+    events: &[&'a RecordedEvent],
+    on_gap: OnGap,
+) -> Result<Vec<&'a RecordedEvent>, ProjectionError> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut streams: Vec<&str> = events.iter().map(|e| e.stream_id.as_str()).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    let mut versions = stream_versions(connection, projection, &streams).await?;
+    let mut changed: HashMap<String, i64> = HashMap::new();
+    let mut to_apply: Vec<&RecordedEvent> = Vec::with_capacity(events.len());
+    for event in events {
+        let stream = event.stream_id.as_str();
+        let last = versions.get(stream).copied().unwrap_or(0);
+        if event.stream_version <= last {
+            continue; // Already applied: apply is idempotent by skipping it.
+        }
+        if event.stream_version != last + 1 {
+            match on_gap {
+                OnGap::EndStream => continue,
+                OnGap::Fail => {
+                    return Err(ProjectionError::invariant(
+                        event,
+                        format!(
+                            "stream {stream} jumped from version {last} to {}",
+                            event.stream_version
+                        ),
+                    ))
+                }
+            }
+        }
+        versions.insert(stream.to_owned(), event.stream_version);
+        changed.insert(stream.to_owned(), event.stream_version);
+        to_apply.push(event);
+    }
+    store_stream_versions(connection, projection, &changed).await?;
+    Ok(to_apply)
 }

@@ -13,7 +13,7 @@
 //! - **Wake-ups are hints**: a [`Notify`] (poked after local appends and by LISTEN/NOTIFY) cuts
 //!   latency; polling every `idle_poll` is what guarantees progress.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::checkpoint::{self, Advance};
+use crate::checkpoint::{self, Advance, OnGap};
 use crate::projector::{ProjectionError, Projector};
 
 /// First key of the advisory locks held by runners (the second is `hashtext(projector name)`).
@@ -398,41 +398,7 @@ impl ProjectionRunner {
         transaction: &mut PgConnection,
         mine: &[&'a RecordedEvent],
     ) -> Result<Vec<&'a RecordedEvent>, RunnerError> {
-        if mine.is_empty() {
-            return Ok(Vec::new());
-        }
-        let name = self.name();
-        let streams: Vec<&str> = mine
-            .iter()
-            .map(|event| event.stream_id.as_str())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let mut versions = checkpoint::stream_versions(transaction, name, &streams).await?;
-        let mut changed: HashMap<String, i64> = HashMap::new();
-        let mut to_apply: Vec<&RecordedEvent> = Vec::with_capacity(mine.len());
-        for event in mine {
-            let stream = event.stream_id.as_str();
-            let last = versions.get(stream).copied().unwrap_or(0);
-            if event.stream_version <= last {
-                continue; // Already applied: apply is idempotent by skipping it.
-            }
-            if event.stream_version != last + 1 {
-                return Err(ProjectionError::invariant(
-                    event,
-                    format!(
-                        "stream {stream} jumped from version {last} to {}",
-                        event.stream_version
-                    ),
-                )
-                .into());
-            }
-            versions.insert(stream.to_owned(), event.stream_version);
-            changed.insert(stream.to_owned(), event.stream_version);
-            to_apply.push(event);
-        }
-        checkpoint::store_stream_versions(transaction, name, &changed).await?;
-        Ok(to_apply)
+        Ok(checkpoint::in_order(transaction, self.name(), mine, OnGap::Fail).await?)
     }
 
     fn publish(&self, position: FeedPosition) {

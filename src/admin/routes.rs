@@ -1,15 +1,17 @@
-//! `/api/admin/events`, `/api/admin/streams/{id}`, `/api/admin/projections`.
+//! `/api/admin/events`, `/api/admin/streams/{id}`, `/api/admin/projections`, and `/admin`
+//! (the operator page, in `page.rs`).
 
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
+use ledger_events::store::RawFilter;
 use ledger_events::StreamId;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::http::auth::{Admin, Authorized};
 use crate::http::error::ApiError;
-use crate::http::extract::{Path, Query};
+use crate::http::extract::{rfc3339, Path, Query};
 use crate::state::AppState;
 
 const DEFAULT_PAGE: i64 = 100;
@@ -20,12 +22,60 @@ pub fn router() -> Router<AppState> {
         .route("/api/admin/events", get(events))
         .route("/api/admin/streams/{stream_id}", get(stream))
         .route("/api/admin/projections", get(projections))
+        .route("/admin", get(super::page::operator_page))
 }
 
 #[derive(Deserialize)]
 struct EventsQuery {
     after: Option<String>,
     limit: Option<String>,
+    stream_id: Option<String>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    source: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// Where events come from (the metadata's `source`).
+const SOURCES: &[&str] = &[
+    "payme",
+    "crystalpay",
+    "telegram",
+    "1c",
+    "api",
+    "operator",
+    "system",
+];
+
+/// A filter value: blank counts as not given.
+fn given(text: Option<String>) -> Option<String> {
+    text.map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty())
+}
+
+impl EventsQuery {
+    fn filter(&mut self) -> Result<RawFilter, ApiError> {
+        let source = given(self.source.take());
+        if let Some(source) = &source {
+            if !SOURCES.contains(&source.as_str()) {
+                return Err(ApiError::invalid(
+                    "source",
+                    format!("source must be one of {}", SOURCES.join(", ")),
+                ));
+            }
+        }
+        let moment = |name: &str, text: Option<String>| {
+            given(text).map(|text| rfc3339(name, &text)).transpose()
+        };
+        Ok(RawFilter {
+            stream_id: given(self.stream_id.take()),
+            event_type: given(self.event_type.take()),
+            source,
+            from: moment("from", self.from.take())?,
+            to: moment("to", self.to.take())?,
+        })
+    }
 }
 
 fn bounded_integer(
@@ -54,15 +104,17 @@ fn bounded_integer(
     }
 }
 
-/// The raw log by position, a page at a time (`next_after` continues).
+/// The raw log by position, a page at a time (`next_after` continues), narrowed by stream,
+/// event type, source and recording time (`from` inclusive, `to` exclusive) when given.
 async fn events(
     State(state): State<AppState>,
     _auth: Authorized<Admin>,
-    Query(query): Query<EventsQuery>,
+    Query(mut query): Query<EventsQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    let filter = query.filter()?;
     let after = bounded_integer("after", query.after, 0, 0..=i64::MAX)?;
     let limit = bounded_integer("limit", query.limit, DEFAULT_PAGE, 1..=MAX_PAGE)?;
-    let events = state.store.read_raw(after, limit).await?;
+    let events = state.store.read_raw(after, limit, &filter).await?;
     let next_after = events.last().map_or(after, |event| event.position);
     Ok(Json(json!({ "events": events, "next_after": next_after })))
 }

@@ -52,12 +52,12 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        let token = bearer_token(parts).ok_or(ApiError::Unauthorized)?;
+        let token = api_token(parts).ok_or(ApiError::Unauthorized)?;
         let client = tokens::authenticate(
             &state.pool,
             &state.credentials,
             state.config.admin_token.as_ref(),
-            token,
+            &token,
         )
         .await?
         .ok_or(ApiError::Unauthorized)?;
@@ -78,6 +78,47 @@ fn bearer_token(parts: &Parts) -> Option<&str> {
     let (scheme, token) = header.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// An API token as [`Authorized`] takes it: `Authorization: Bearer <token>`, or the password of
+/// `Authorization: Basic` (any user name) — a browser that opened the operator page sends it
+/// that way, to the page and to the report links on it. Mini App sessions stay bearer-only.
+fn api_token(parts: &Parts) -> Option<String> {
+    if let Some(token) = bearer_token(parts) {
+        return Some(token.to_owned());
+    }
+    let header = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = header.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (_, password) = text.split_once(':')?;
+    (!password.is_empty()).then(|| password.to_owned())
+}
+
+/// An operator at a browser: the `admin` scope through [`Authorized`], but a missing or wrong
+/// credential is answered with a Basic-auth challenge (`WWW-Authenticate`), so the browser asks.
+pub struct OperatorLogin;
+
+impl<S> FromRequestParts<S> for OperatorLogin
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Authorized::<Admin>::from_request_parts(parts, state).await {
+            Ok(_) => Ok(OperatorLogin),
+            Err(ApiError::Unauthorized) => Err(ApiError::LoginRequired),
+            Err(other) => Err(other),
+        }
+    }
 }
 
 /// A Mini App user, from a session token (`Authorization: Bearer tgs_…`) issued by

@@ -20,19 +20,42 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge
-                } else {
-                    ApiError::InvalidRequest {
-                        field: None,
-                        message: format!("could not read the request body: {rejection}"),
-                    }
-                }
-            })?;
+        let bytes = body_bytes(request, state).await?;
         parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// The body's bytes: 413 `payload_too_large` above the route's limit, 400 if unreadable.
+async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::InvalidRequest {
+                    field: None,
+                    message: format!("could not read the request body: {rejection}"),
+                }
+            }
+        })
+}
+
+/// The body as UTF-8 text (an uploaded CSV statement). Same limits and refusals as
+/// [`JsonBody`]; bytes that are not UTF-8 are a 400.
+pub struct TextBody(pub String);
+
+impl<S: Send + Sync> FromRequest<S> for TextBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body_bytes(request, state).await?;
+        String::from_utf8(bytes.to_vec())
+            .map(TextBody)
+            .map_err(|_| ApiError::InvalidRequest {
+                field: None,
+                message: "the body is not UTF-8 text".into(),
+            })
     }
 }
 
@@ -48,10 +71,33 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
             message: "the request body is empty; a JSON object was expected".into(),
         });
     }
-    serde_json::from_slice(bytes).map_err(|error| ApiError::InvalidRequest {
+    let value = serde_json::from_slice(bytes).map_err(|error| ApiError::InvalidRequest {
         field: None,
         message: format!("the request body is not valid JSON: {error}"),
-    })
+    })?;
+    if holds_nul(&value) {
+        return Err(ApiError::InvalidRequest {
+            field: None,
+            message: "the request body holds a NUL character (\\u0000), which no text may contain"
+                .into(),
+        });
+    }
+    Ok(value)
+}
+
+/// Whether any string or member name of `value` holds U+0000. PostgreSQL can store that
+/// character in neither `text` nor `jsonb`, so such input is refused at the edge rather than
+/// failing (as a 500) wherever it would be written. Recursion is bounded by serde_json's
+/// nesting limit.
+pub fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(members) => members
+            .iter()
+            .any(|(name, member)| name.contains('\0') || holds_nul(member)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
 }
 
 /// A JSON object being validated, with its path for error messages (`items[2].price`).
@@ -146,7 +192,9 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// An integer given as a JSON number or as a string of digits.
+    /// An integer given as a JSON number or as a string of digits. A number written with a zero
+    /// fraction or an exponent (`2.0`, `1e3`) is the same integer: JSON (and its schema language)
+    /// does not tell them apart, so neither do we.
     pub fn optional_integer(&self, name: &str) -> Result<Option<i64>, ApiError> {
         let invalid = || {
             ApiError::invalid(
@@ -156,7 +204,7 @@ impl<'a> Fields<'a> {
         };
         match self.value(name) {
             None => Ok(None),
-            Some(Value::Number(number)) => number.as_i64().map(Some).ok_or_else(invalid),
+            Some(Value::Number(number)) => whole_number(number).map(Some).ok_or_else(invalid),
             Some(Value::String(text)) => text.trim().parse().map(Some).map_err(|_| invalid()),
             Some(_) => Err(invalid()),
         }
@@ -255,6 +303,23 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// A JSON number's exact integer value, read from its own text (never through a float), when it
+/// has no fractional part and fits an i64 (`2.0` and `2e0` are 2).
+pub fn whole_number(number: &serde_json::Number) -> Option<i64> {
+    if let Some(integer) = number.as_i64() {
+        return Some(integer);
+    }
+    let text = number.to_string();
+    let decimal = text
+        .parse::<Decimal>()
+        .or_else(|_| Decimal::from_scientific(&text))
+        .ok()?;
+    if decimal.fract() != Decimal::ZERO {
+        return None;
+    }
+    rust_decimal::prelude::ToPrimitive::to_i64(&decimal)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,6 +370,35 @@ mod tests {
                 other => panic!("{bad}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn integers_may_be_written_as_whole_numbers_in_any_notation() {
+        let body = parse_json(
+            br#"{"a": 2.0, "b": 1e3, "c": "7", "d": 2.5, "e": 1e40, "f": 9223372036854775808}"#,
+        )
+        .unwrap();
+        let fields = Fields::root(&body).unwrap();
+        assert_eq!(fields.optional_integer("a").unwrap(), Some(2));
+        assert_eq!(fields.optional_integer("b").unwrap(), Some(1_000));
+        assert_eq!(fields.optional_integer("c").unwrap(), Some(7));
+        for bad in ["d", "e", "f"] {
+            assert!(fields.optional_integer(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn text_holding_nul_is_refused() {
+        for body in [&br#"{"a": "x\u0000y"}"#[..], br#"{"a": [{"b\u0000": 1}]}"#] {
+            match parse_json(body) {
+                Err(ApiError::InvalidRequest { message, .. }) => assert!(message.contains("NUL")),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(
+            parse_json(br#"{"a": "x\\u0000"}"#).is_ok(),
+            "an escaped backslash is text"
+        );
     }
 
     #[test]

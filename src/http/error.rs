@@ -4,7 +4,7 @@
 //! (`field`, `status`, `balance`, ...) that are added to the same JSON object. Internal errors
 //! are logged with the request's id and never shown.
 
-use axum::http::header::RETRY_AFTER;
+use axum::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -19,6 +19,10 @@ pub enum ApiError {
     /// 401: no credential, or one we do not know.
     #[error("missing or invalid credentials")]
     Unauthorized,
+    /// 401 `unauthorized` on a page a browser opens (the operator page): asks for HTTP Basic
+    /// credentials with `WWW-Authenticate`, so the browser shows its login prompt.
+    #[error("the admin token is required, as a bearer token or as the Basic-auth password")]
+    LoginRequired,
     /// 401 `invalid_init_data` / `init_data_expired`: a Mini App's Telegram `initData` was
     /// refused (`code` says which).
     #[error("{message}")]
@@ -139,7 +143,9 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Unauthorized | ApiError::InitDataRefused { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::LoginRequired | ApiError::InitDataRefused { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::InvalidRequest { .. }
@@ -182,7 +188,7 @@ impl ApiError {
     /// The stable machine code.
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::Unauthorized => "unauthorized",
+            ApiError::Unauthorized | ApiError::LoginRequired => "unauthorized",
             ApiError::InitDataRefused { code, .. } => code,
             ApiError::Forbidden { .. } => "forbidden",
             ApiError::NotFound { code, .. } => code,
@@ -278,6 +284,12 @@ impl IntoResponse for ApiError {
             );
         }
         let mut response = (error.status(), Json(Value::Object(error.body()))).into_response();
+        if let ApiError::LoginRequired = error {
+            response.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"ledger\""),
+            );
+        }
         if let Some(seconds) = error.retry_after() {
             response
                 .headers_mut()

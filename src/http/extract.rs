@@ -22,6 +22,14 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // No id holds NUL (PostgreSQL text cannot), and a raw NUL byte never gets past the HTTP
+        // parser: `%00` is the only way one reaches a parameter.
+        if parts.uri.path().contains("%00") {
+            return Err(ApiError::not_found(
+                "not_found",
+                "no such resource (the path holds a NUL character)",
+            ));
+        }
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Path(value)),
             Err(PathRejection::MissingPathParams(missing)) => Err(ApiError::internal(
@@ -47,6 +55,13 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts.uri.query().is_some_and(|query| query.contains("%00")) {
+            return Err(ApiError::InvalidRequest {
+                field: None,
+                message: "the query string holds a NUL character (%00), which no text may contain"
+                    .into(),
+            });
+        }
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(value)| Query(value))
@@ -55,4 +70,20 @@ where
                 message: format!("the query string is malformed: {}", rejection.body_text()),
             })
     }
+}
+
+/// A query value that must be an RFC 3339 moment (`from`, `to`, `at`); `name` is the field named
+/// in the 400.
+pub fn rfc3339(
+    name: &str,
+    text: &str,
+) -> Result<chrono::DateTime<chrono::Utc>, crate::http::error::ApiError> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(|moment| moment.with_timezone(&chrono::Utc))
+        .map_err(|_| {
+            crate::http::error::ApiError::invalid(
+                name,
+                format!("{name} must be an RFC 3339 moment, e.g. 2026-11-20T00:00:00Z"),
+            )
+        })
 }

@@ -8,12 +8,17 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use serde_json::Value;
 
-/// The fragments; `core.json` holds `openapi`, `info` and shared components.
-const FRAGMENTS: [(&str, &str); 5] = [
+/// The fragments; `core.json` holds `openapi`, `info`, the security schemes and the shared
+/// components, and the operations' own routes.
+const FRAGMENTS: [(&str, &str); 9] = [
     ("core.json", include_str!("openapi/core.json")),
+    ("shop.json", include_str!("openapi/shop.json")),
+    ("admin.json", include_str!("openapi/admin.json")),
     ("payme.json", include_str!("openapi/payme.json")),
     ("onec.json", include_str!("openapi/onec.json")),
     ("telegram.json", include_str!("openapi/telegram.json")),
+    ("miniapp.json", include_str!("openapi/miniapp.json")),
+    ("reports.json", include_str!("openapi/reports.json")),
     ("crystalpay.json", include_str!("openapi/crystalpay.json")),
 ];
 

@@ -6,13 +6,12 @@
 //! Parameter readers turn every missing or mistyped field into -32600 naming the field, so the
 //! methods only ever see well-typed values.
 
-use rust_decimal::prelude::ToPrimitive;
-use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::answers::MethodResult;
 use super::error::{ErrorBody, PaymeError};
+use crate::http::body::whole_number;
 
 /// The methods of the Merchant API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,23 +179,6 @@ impl<'a> Params<'a> {
             _ => Err(PaymeError::invalid(Self::path(name))),
         }
     }
-}
-
-/// A JSON number's exact integer value, read through its decimal text (never through a float),
-/// if it has no fractional part and fits an i64.
-fn whole_number(number: &serde_json::Number) -> Option<i64> {
-    if let Some(integer) = number.as_i64() {
-        return Some(integer);
-    }
-    let text = number.to_string();
-    let decimal = text
-        .parse::<Decimal>()
-        .or_else(|_| Decimal::from_scientific(&text))
-        .ok()?;
-    if decimal.fract() != Decimal::ZERO {
-        return None;
-    }
-    decimal.to_i64()
 }
 
 #[derive(Serialize)]

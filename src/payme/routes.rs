@@ -25,6 +25,7 @@ use super::error::PaymeError;
 use super::keys::KeyRing;
 use super::methods::{self, Context};
 use super::{protocol, report};
+use crate::http::body;
 use crate::http::request::RequestId;
 use crate::http::router::BODY_LIMIT_BYTES;
 use crate::state::AppState;
@@ -79,6 +80,10 @@ async fn answer(
         return (Value::Null, Err(PaymeError::ParseError));
     };
     let id = protocol::request_id(&json);
+    // Text holding NUL could be stored nowhere (PostgreSQL refuses it): a malformed request.
+    if body::holds_nul(&json) {
+        return (id, Err(PaymeError::invalid("request")));
+    }
     let outcome = async {
         let caller = keys.authorize(&state.store, &parts.headers).await?;
         let call = protocol::read_call(&json)?;

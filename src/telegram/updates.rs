@@ -2,6 +2,9 @@
 //! ignored. Pure parsing, no I/O.
 
 use serde::Deserialize;
+use serde_json::Value;
+
+use crate::http::body::whole_number;
 
 /// One update (`POST /api/telegram/webhook` body).
 #[derive(Clone, Debug, Deserialize)]
@@ -79,7 +82,39 @@ pub enum Kind<'a> {
     Ignored(&'static str),
 }
 
+/// Members of an update read as objects, parents first. serde would also take an array for one
+/// (a struct's fields in order), which the Bot API never sends and `/openapi.json` does not
+/// allow.
+const OBJECT_MEMBERS: [&[&str]; 8] = [
+    &[],
+    &["pre_checkout_query"],
+    &["pre_checkout_query", "from"],
+    &["message"],
+    &["message", "from"],
+    &["message", "successful_payment"],
+    &["message", "refunded_payment"],
+    &["message", "contact"],
+];
+
 impl Update {
+    /// Reads a webhook body: the members above must be objects (or null, or absent), and an
+    /// integer may be written as any whole JSON number (`5.0`), as JSON does not tell them apart.
+    pub fn read(mut body: Value) -> Result<Update, String> {
+        for path in OBJECT_MEMBERS {
+            let member = path.iter().try_fold(&body, |value, name| value.get(name));
+            if member.is_some_and(|member| !member.is_object() && !member.is_null()) {
+                let name = if path.is_empty() {
+                    "the update".to_owned()
+                } else {
+                    path.join(".")
+                };
+                return Err(format!("{name} must be an object"));
+            }
+        }
+        whole_numbers_as_integers(&mut body);
+        serde_json::from_value(body).map_err(|error| error.to_string())
+    }
+
     pub fn kind(&self) -> Kind<'_> {
         if let Some(query) = &self.pre_checkout_query {
             return Kind::PreCheckout(query);
@@ -107,6 +142,21 @@ impl Update {
             };
         }
         Kind::Ignored("other_message")
+    }
+}
+
+/// Rewrites every whole JSON number that is not written as an integer (`5.0`, `5e0`) as one, so
+/// serde reads it into an integer field.
+fn whole_numbers_as_integers(value: &mut Value) {
+    match value {
+        Value::Number(number) if number.as_i64().is_none() => {
+            if let Some(integer) = whole_number(number) {
+                *value = Value::from(integer);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(members) => members.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
     }
 }
 
@@ -148,6 +198,23 @@ mod tests {
             r#"{"update_id":3,"message":{"from":{"id":7},"contact":{"phone_number":"+998901234567"}}}"#,
         );
         assert!(matches!(no_owner.kind(), Kind::Ignored("foreign_contact")));
+    }
+
+    #[test]
+    fn a_webhook_body_is_read_strictly_as_objects_and_loosely_as_numbers() {
+        let read = |text: &str| Update::read(serde_json::from_str(text).unwrap());
+        let whole = read(r#"{"update_id": 5.0, "message": {"from": {"id": 7e0}}}"#).unwrap();
+        assert_eq!(whole.update_id, 5);
+        assert_eq!(whole.message.unwrap().from.unwrap().id, 7);
+        for bad in [
+            r#"[1]"#,
+            r#"{"update_id": 1, "message": [null, null]}"#,
+            r#"{"update_id": 1, "message": {"contact": ["+998901234567"]}}"#,
+            r#"{"update_id": 1.5}"#,
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+        assert!(read(r#"{"update_id": 1, "message": null}"#).is_ok());
     }
 
     #[test]

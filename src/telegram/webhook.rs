@@ -40,11 +40,10 @@ pub async fn webhook(
         .await
         .map_err(|_| ApiError::PayloadTooLarge)?;
     let body = parse_json(&bytes)?;
-    let update: Update =
-        serde_json::from_value(body).map_err(|error| ApiError::InvalidRequest {
-            field: None,
-            message: format!("not a Bot API update: {error}"),
-        })?;
+    let update = Update::read(body).map_err(|error| ApiError::InvalidRequest {
+        field: None,
+        message: format!("not a Bot API update: {error}"),
+    })?;
     let kind = update.kind();
     let metadata = request_id
         .metadata(Source::Telegram, "telegram")

@@ -7,6 +7,7 @@
 //! appear *behind* a checkpoint. Requirements that keep this fast: append transactions are short,
 //! and a long-open transaction (which holds xmin back) is visible as a metric.
 
+use sqlx::postgres::PgRow;
 use sqlx::{PgExecutor, Row};
 
 use super::recorded::{ReadError, RecordedEvent, EVENT_COLUMNS};
@@ -128,12 +129,18 @@ pub async fn read_global_feed<'c>(
         .bind(prefixes)
         .fetch_all(executor)
         .await?;
+    batch_from_rows(&rows, limit)
+}
+
+/// A batch from the rows of a feed query: one row per event, or a single row of NULL event
+/// columns when there is none; every row carries `snapshot_xmin`.
+pub(super) fn batch_from_rows(rows: &[PgRow], limit: i64) -> Result<FeedBatch, ReadError> {
     let snapshot_xmin: i64 = rows
         .first()
         .expect("the horizon row is always present")
         .try_get("snapshot_xmin")?;
     let mut events = Vec::with_capacity(rows.len());
-    for row in &rows {
+    for row in rows {
         if row.try_get::<Option<i64>, _>("global_position")?.is_some() {
             events.push(RecordedEvent::from_row(row)?);
         }

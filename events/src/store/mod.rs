@@ -14,13 +14,15 @@ mod feed;
 mod locked_append;
 mod read;
 mod recorded;
+mod window;
 
 pub use append::{AppendOutcome, AppendRequest, ExpectedVersion};
 pub use error::{AppendError, VersionConflict};
 pub use feed::{FeedBatch, FeedPosition};
 pub use locked_append::LockedEvent;
-pub use read::RawEvent;
+pub use read::{RawEvent, RawFilter};
 pub use recorded::{ReadError, RecordedEvent};
+pub use window::{read_feed_window, FeedWindow};
 
 use sqlx::PgPool;
 

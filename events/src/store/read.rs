@@ -11,6 +11,21 @@ use super::EventStore;
 use crate::idempotency::Idempotency;
 use crate::stream::StreamId;
 
+/// Which events of the raw log an operator asks for; `None` leaves a field open.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RawFilter {
+    /// Exactly this stream (`order-<id>`, `payme_tx-<id>`, ...).
+    pub stream_id: Option<String>,
+    /// The event type (`OrderPaid`, ...).
+    pub event_type: Option<String>,
+    /// The metadata's source (`payme`, `1c`, `api`, ...).
+    pub source: Option<String>,
+    /// Recorded at or after (inclusive).
+    pub from: Option<DateTime<Utc>>,
+    /// Recorded before (exclusive).
+    pub to: Option<DateTime<Utc>>,
+}
+
 /// An event exactly as stored (payload not upcast), for operators inspecting the log.
 #[derive(Clone, Debug, Serialize)]
 pub struct RawEvent {
@@ -176,19 +191,32 @@ impl EventStore {
             .await
     }
 
-    /// The raw log by position (operators' view; projectors use the commit-ordered feed).
+    /// The raw log by position (operators' view; projectors use the commit-ordered feed),
+    /// narrowed by the filters that are set (they combine).
     pub async fn read_raw(
         &self,
         after_position: i64,
         limit: i64,
+        filter: &RawFilter,
     ) -> Result<Vec<RawEvent>, sqlx::Error> {
         sqlx::query(
             "SELECT global_position, stream_id, stream_version, event_id, event_type, \
              schema_version, payload, metadata, recorded_at FROM events \
-             WHERE global_position > $1 ORDER BY global_position LIMIT $2",
+             WHERE global_position > $1 \
+               AND ($3::text IS NULL OR stream_id = $3) \
+               AND ($4::text IS NULL OR event_type = $4) \
+               AND ($5::text IS NULL OR metadata->>'source' = $5) \
+               AND ($6::timestamptz IS NULL OR recorded_at >= $6) \
+               AND ($7::timestamptz IS NULL OR recorded_at < $7) \
+             ORDER BY global_position LIMIT $2",
         )
         .bind(after_position)
         .bind(limit)
+        .bind(filter.stream_id.as_deref())
+        .bind(filter.event_type.as_deref())
+        .bind(filter.source.as_deref())
+        .bind(filter.from)
+        .bind(filter.to)
         .fetch_all(&self.pool)
         .await?
         .iter()

@@ -93,6 +93,9 @@ struct AccountRow {
 struct NewHold {
     hold: CashbackHoldPlaced,
     status: &'static str,
+    /// When it was placed: kept apart from `at` so a hold placed and settled in one batch (as a
+    /// rebuild folds them) is dated as it was when applied one transaction at a time.
+    created_at: DateTime<Utc>,
     at: DateTime<Utc>,
 }
 
@@ -182,6 +185,7 @@ impl BalanceFold {
                 self.new_holds.push(NewHold {
                     hold: hold.clone(),
                     status: "pending",
+                    created_at: event.recorded_at,
                     at: event.recorded_at,
                 });
                 Ok(())
@@ -375,7 +379,7 @@ impl BalanceFold {
         .bind(holds.iter().map(|n| n.hold.currency.code()).collect::<Vec<_>>())
         .bind(holds.iter().map(|n| n.hold.amount_minor).collect::<Vec<_>>())
         .bind(holds.iter().map(|n| n.status).collect::<Vec<_>>())
-        .bind(holds.iter().map(|n| n.at).collect::<Vec<_>>())
+        .bind(holds.iter().map(|n| n.created_at).collect::<Vec<_>>())
         .bind(holds.iter().map(|n| n.at).collect::<Vec<_>>())
         .execute(connection)
         .await?;
