@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::links;
+use crate::admin::html::escape;
 use crate::http::error::ApiError;
 use crate::orders::state as order_state;
 use crate::orders::view;
@@ -141,22 +142,6 @@ text-decoration:none}}</style></head><body><main>\
         currency = text("currency"),
         status = text("status").replace('_', " "),
     )
-}
-
-/// HTML-escapes text for element content and attribute values.
-fn escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            other => escaped.push(other),
-        }
-    }
-    escaped
 }
 
 #[cfg(test)]
