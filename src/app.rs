@@ -19,7 +19,7 @@ use crate::infra::database;
 use crate::infra::process_metrics::{PoolGauges, ProcessGauges};
 use crate::infra::projection_runtime::{self, ProjectionGauges};
 use crate::state::AppState;
-use crate::{admin, cashback, customers, http, onec, orders, payme, reports, telegram};
+use crate::{admin, cashback, crystalpay, customers, http, onec, orders, payme, reports, telegram};
 
 /// How long `stop` waits for in-flight requests and projector batches.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -64,6 +64,7 @@ pub async fn start(config: Config, pool: PgPool) -> anyhow::Result<RunningServer
     orders::expiry::spawn(&mut background, state.clone(), shutdown.clone());
     onec::monitoring::spawn(&mut background, state.clone(), shutdown.clone());
     telegram::spawn(&mut background, state.clone(), shutdown.clone());
+    crystalpay::spawn(&mut background, state.clone(), shutdown.clone());
 
     let router = http::router::build(state.clone(), area_routes());
     let limits = &state.config.limits;
@@ -98,6 +99,7 @@ fn area_routes() -> Router<AppState> {
         .merge(payme::routes::router())
         .merge(onec::routes::router())
         .merge(telegram::routes::router())
+        .merge(crystalpay::routes::router())
         .merge(reports::routes::router())
 }
 
@@ -126,6 +128,11 @@ fn register_gauges(state: &AppState) {
     state
         .metrics
         .register(Arc::new(telegram::outbox::admin::OutboxGauges {
+            pool: state.pool.clone(),
+        }));
+    state
+        .metrics
+        .register(Arc::new(crystalpay::metrics::RecheckGauges {
             pool: state.pool.clone(),
         }));
 }

@@ -39,6 +39,7 @@ pub const RACE_CONSTRAINTS: &[&str] = &[
     "onec_operations_pkey",
     "payme_transactions_pkey",
     "payme_transactions_transaction_id_key",
+    "crystalpay_invoices_pkey",
 ];
 
 /// How one attempt of a command ended, when it did not succeed.

@@ -40,6 +40,8 @@ pub struct CrystalPayConfig {
     pub salt: Secret,
     pub api_url: String,
     pub webhook_secret: Option<Secret>,
+    /// Longest one call to the CrystalPay API may take (`LEDGER_CRYSTALPAY_TIMEOUT_MS`).
+    pub timeout: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -195,7 +197,7 @@ impl Config {
             payme_account_field: sources
                 .non_empty("LEDGER_PAYME_ACCOUNT_FIELD")
                 .unwrap_or_else(|| "order_id".into()),
-            crystalpay: crystalpay(sources),
+            crystalpay: crystalpay(sources)?,
             telegram: telegram(sources)?,
             public_url: sources
                 .non_empty("LEDGER_PUBLIC_URL")
@@ -268,7 +270,18 @@ fn limits(sources: &Sources) -> anyhow::Result<Limits> {
     })
 }
 
-fn crystalpay(sources: &Sources) -> Option<CrystalPayConfig> {
+fn crystalpay(sources: &Sources) -> anyhow::Result<Option<CrystalPayConfig>> {
+    let timeout_ms: u64 = sources.parsed("LEDGER_CRYSTALPAY_TIMEOUT_MS", 10_000)?;
+    if timeout_ms == 0 {
+        bail!("LEDGER_CRYSTALPAY_TIMEOUT_MS must be at least 1");
+    }
+    Ok(crystalpay_credentials(
+        sources,
+        Duration::from_millis(timeout_ms),
+    ))
+}
+
+fn crystalpay_credentials(sources: &Sources, timeout: Duration) -> Option<CrystalPayConfig> {
     let login = sources.non_empty("LEDGER_CRYSTALPAY_LOGIN")?;
     let secret = sources.non_empty("LEDGER_CRYSTALPAY_SECRET")?;
     let salt = sources.non_empty("LEDGER_CRYSTALPAY_SALT")?;
@@ -282,6 +295,7 @@ fn crystalpay(sources: &Sources) -> Option<CrystalPayConfig> {
         webhook_secret: sources
             .non_empty("LEDGER_CRYSTALPAY_WEBHOOK_SECRET")
             .map(Secret::new),
+        timeout,
     })
 }
 

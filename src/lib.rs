@@ -18,6 +18,7 @@ pub mod cashback;
 pub mod cli;
 pub mod command;
 pub mod config;
+pub mod crystalpay;
 pub mod customers;
 pub mod http;
 pub mod infra;

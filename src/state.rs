@@ -11,6 +11,7 @@ use anyhow::Context;
 use ledger_events::EventStore;
 use ledger_projections::{InlineProjections, ProgressBoard};
 use sqlx::PgPool;
+use tokio::sync::Notify;
 
 use crate::config::Config;
 use crate::infra::admission::Admission;
@@ -36,6 +37,10 @@ pub struct AppState {
     /// For calls out (rate source, gateways); every call has a timeout.
     pub http_client: reqwest::Client,
     pub fx: Arc<RateCache>,
+    /// Poked after a write that leaves work for a gateway's background worker (a CrystalPay
+    /// callback waiting for its re-check), so the worker starts at once instead of at its next
+    /// tick. Losing a poke loses nothing: the worker also looks at every tick and at start.
+    pub gateway_work: Arc<Notify>,
     /// A streaming replica for projected reads, when `LEDGER_READ_DATABASE_URL` names one.
     pub replica: Option<Arc<ReadReplica>>,
     signal: AppendSignal,
@@ -72,6 +77,7 @@ impl AppState {
             board,
             metrics: Arc::new(Metrics::default()),
             http_client,
+            gateway_work: Arc::new(Notify::new()),
         })
     }
 

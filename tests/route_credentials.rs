@@ -15,10 +15,12 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
+use common::crystalpay::{self as cp, FakeCrystalPay};
 use common::payme_caller::basic_auth;
 use common::telegram::{self as tg, FakeBotApi};
 use common::{spawn_app_with, TestApp};
 use ledger::config::Secret;
+use ledger::crystalpay::signature::native_signature;
 use ledger::infra::tokens::Scope;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -33,7 +35,8 @@ const PAYME_UNAUTHORIZED: i64 = -32504;
 enum Credential {
     /// Anyone.
     Public,
-    /// A bearer token holding this scope (or `admin`).
+    /// A bearer token holding this scope (or `admin`), or the same token as the password of
+    /// HTTP Basic auth (what a browser on the operator page sends).
     Bearer(Scope),
     /// A 1C store's `X-API-Key`.
     StoreKey,
@@ -47,6 +50,8 @@ enum Credential {
     SessionOrBearer(Scope),
     /// The bot webhook's `X-Telegram-Bot-Api-Secret-Token`.
     WebhookSecret,
+    /// CrystalPay's callback signature, in the body (`sha1(id:salt)`) or `X-Signature`.
+    CrystalPaySignature,
 }
 
 struct Route {
@@ -85,6 +90,9 @@ fn empty_batch() -> Value {
 }
 fn unknown_order() -> Value {
     json!({"order_id": "no-such-order"})
+}
+fn unknown_order_invoice() -> Value {
+    json!({"order_id": "no-such-order", "context": "web"})
 }
 fn payme_check() -> Value {
     json!({"method": "CheckPerformTransaction", "id": 1,
@@ -296,6 +304,14 @@ const ROUTES: &[Route] = &[
         Some(unknown_order),
         404,
     ),
+    route!(
+        "POST",
+        "/api/crystalpay/invoice",
+        SessionOrBearer(Scope::OrdersWrite),
+        "/api/crystalpay/invoice",
+        Some(unknown_order_invoice),
+        404,
+    ),
     // Last: the right call revokes the session it is made with (a session of its own).
     route!(
         "POST",
@@ -312,6 +328,32 @@ const ROUTES: &[Route] = &[
         "/api/telegram/webhook",
         Some(ignored_update),
         200,
+    ),
+    // The right signature for an invoice we never created: 404 once let through.
+    route!(
+        "POST",
+        "/api/crystalpay/callback",
+        CrystalPaySignature,
+        "/api/crystalpay/callback",
+        None,
+        404,
+    ),
+    // Test mode is off here: the emulation route answers 404 to everyone.
+    route!(
+        "POST",
+        "/api/test/crystalpay/{invoice_id}/expire",
+        Public,
+        "/api/test/crystalpay/nope/expire",
+        None,
+        404,
+    ),
+    route!(
+        "GET",
+        "/pay/return",
+        Public,
+        "/pay/return?order=nope",
+        None,
+        404,
     ),
 ];
 
@@ -420,6 +462,7 @@ fn the_document_declares_each_routes_credential() {
         schemes.sort_unstable();
         let (expected, statuses): (&[&str], &[&str]) = match route.credential {
             Public | PaymeBasic | InitData => (&[], &[]),
+            CrystalPaySignature => (&[], &["401"]),
             // The token may also come as Basic auth's password (a browser on the operator page).
             Bearer(_) => (&["basic", "bearer"], &["401", "403"]),
             StoreKey => (&["storeKey"], &["401"]),
@@ -676,14 +719,30 @@ async fn check(app: &TestApp, keys: &Keys, route: &Route) {
             let secret = [("x-telegram-bot-api-secret-token", tg::WEBHOOK_SECRET)];
             expect(app, route, RIGHT, &secret, None, right).await;
         }
+        CrystalPaySignature => {
+            let unsigned = Some(json!({"id": "no-such-invoice", "state": "payed"}));
+            expect(app, route, "no signature", &[], unsigned.clone(), 401).await;
+            let guessed = Some(cp::callback_body("no-such-invoice", "payed")).map(|mut body| {
+                body["signature"] = json!(native_signature("no-such-invoice", "guess"));
+                body
+            });
+            expect(app, route, "a wrong signature", &[], guessed, 401).await;
+            let admin = bearer(keys.token(Scope::Admin));
+            let admin = [("authorization", admin.as_str())];
+            expect(app, route, "an admin bearer token", &admin, unsigned, 401).await;
+            let signed = Some(cp::callback_body("no-such-invoice", "payed"));
+            expect(app, route, RIGHT, &[], signed, right).await;
+        }
     }
 }
 
 #[sqlx::test]
 async fn every_route_accepts_its_credential_and_refuses_the_others(pool: PgPool) {
     let fake = FakeBotApi::start().await;
+    let crystalpay = FakeCrystalPay::start().await;
     let app = spawn_app_with(pool, |config| {
         tg::configure(config, &fake);
+        cp::configure(config, &crystalpay);
         config.payme_keys = vec![Secret::new(PAYME_KEY)];
     })
     .await;

@@ -104,6 +104,13 @@ pub enum ApiError {
     /// 503 `telegram_closed`: the route needs `LEDGER_TELEGRAM_BOT_TOKEN`, which is not set.
     #[error("Telegram is not configured on this server")]
     TelegramClosed,
+    /// 502 `crystalpay_api_error`: the CrystalPay API refused a call (`message` carries its own
+    /// error text), answered something we could not read, or could not be reached in time.
+    #[error("{message}")]
+    CrystalPayApi { message: String },
+    /// 503 `crystalpay_closed`: the route needs the CrystalPay credentials, which are not set.
+    #[error("CrystalPay is not configured on this server")]
+    CrystalPayClosed,
     /// 500 `internal`: a handler panicked; the panic is logged with the request id.
     #[error("internal error (a handler panicked)")]
     Panicked,
@@ -159,8 +166,11 @@ impl ApiError {
             ApiError::Overloaded { .. }
             | ApiError::FxUnavailable { .. }
             | ApiError::DatabaseUnavailable { .. }
-            | ApiError::TelegramClosed => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::TelegramApi { .. } => StatusCode::BAD_GATEWAY,
+            | ApiError::TelegramClosed
+            | ApiError::CrystalPayClosed => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TelegramApi { .. } | ApiError::CrystalPayApi { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
             ApiError::Panicked | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -201,6 +211,8 @@ impl ApiError {
             ApiError::DatabaseUnavailable { .. } => "database_unavailable",
             ApiError::TelegramApi { .. } => "telegram_api_error",
             ApiError::TelegramClosed => "telegram_closed",
+            ApiError::CrystalPayApi { .. } => "crystalpay_api_error",
+            ApiError::CrystalPayClosed => "crystalpay_closed",
             ApiError::Panicked | ApiError::Internal(_) => "internal",
         }
     }

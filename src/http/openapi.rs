@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// The fragments; `core.json` holds `openapi`, `info`, the security schemes and the shared
 /// components, and the operations' own routes.
-const FRAGMENTS: [(&str, &str); 8] = [
+const FRAGMENTS: [(&str, &str); 9] = [
     ("core.json", include_str!("openapi/core.json")),
     ("shop.json", include_str!("openapi/shop.json")),
     ("admin.json", include_str!("openapi/admin.json")),
@@ -19,6 +19,7 @@ const FRAGMENTS: [(&str, &str); 8] = [
     ("telegram.json", include_str!("openapi/telegram.json")),
     ("miniapp.json", include_str!("openapi/miniapp.json")),
     ("reports.json", include_str!("openapi/reports.json")),
+    ("crystalpay.json", include_str!("openapi/crystalpay.json")),
 ];
 
 /// The merged document: `paths` and `components.schemas` of every fragment.

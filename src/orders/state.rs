@@ -5,6 +5,7 @@ use ledger_events::{DomainEvent, RecordedEvent, StreamId};
 use sqlx::PgConnection;
 
 use crate::command::CommandError;
+use crate::rejection::Rejection;
 use crate::state::AppState;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +53,29 @@ impl OrderState {
 
     pub fn stream(&self) -> StreamId {
         StreamId::order(&self.placed.order_id)
+    }
+
+    /// Whether a gateway may start taking payment for the order: it awaits payment and no
+    /// other gateway transaction holds it. Every gateway that invoices asks this.
+    pub fn check_payable(&self) -> Result<(), Rejection> {
+        let refuse = |message: String| Rejection::InvalidState {
+            status: self.status.as_str().to_owned(),
+            message,
+        };
+        if self.status != OrderStatus::AwaitingPayment {
+            return Err(refuse(format!(
+                "only an order awaiting payment can be paid (the order is {})",
+                self.status.as_str()
+            )));
+        }
+        if let Some(active) = &self.active_payment {
+            return Err(refuse(format!(
+                "the order is being paid through {} ({})",
+                active.provider.as_str(),
+                active.provider_id
+            )));
+        }
+        Ok(())
     }
 }
 

@@ -16,7 +16,7 @@ use super::bot_api::{BotApi, InvoiceLink, LabeledPrice};
 use crate::http::auth::MiniAppSession;
 use crate::http::body::{Fields, JsonBody};
 use crate::http::error::ApiError;
-use crate::orders::state::{self as order_state, OrderState, OrderStatus};
+use crate::orders::state::{self as order_state, OrderState};
 use crate::state::AppState;
 
 /// Telegram's limits on an invoice's title and description.
@@ -39,7 +39,7 @@ pub async fn create_invoice(
         .filter(|order| order.placed.customer_id.as_deref() == Some(user.customer_id.as_str()))
         .ok_or_else(not_found)?;
     drop(connection);
-    check_payable(&order)?;
+    order.check_payable()?;
     let placed = &order.placed;
     let provider_token = if placed.currency.is_telegram_stars() {
         String::new()
@@ -81,27 +81,6 @@ pub async fn create_invoice(
         "amount": placed.currency.format_minor(placed.amount_minor),
         "currency": placed.currency.code(),
     })))
-}
-
-fn check_payable(order: &OrderState) -> Result<(), ApiError> {
-    let refuse = |message: String| ApiError::InvalidState {
-        status: order.status.as_str().to_owned(),
-        message,
-    };
-    if order.status != OrderStatus::AwaitingPayment {
-        return Err(refuse(format!(
-            "only an order awaiting payment can be paid (the order is {})",
-            order.status.as_str()
-        )));
-    }
-    if let Some(active) = &order.active_payment {
-        return Err(refuse(format!(
-            "the order is being paid through {} ({})",
-            active.provider.as_str(),
-            active.provider_id
-        )));
-    }
-    Ok(())
 }
 
 /// "2 × Green tea, 1 × Cup".

@@ -138,7 +138,7 @@ async fn a_rebuild_while_the_server_takes_writes_loses_nothing_and_mixes_nothing
         .await
         .unwrap();
     assert_eq!(placed, viewed);
-    assert_eq!(placed, 4 * 7, "seven orders a round");
+    assert_eq!(placed, 4 * 8, "eight orders a round");
     every_projection_equals_the_log(&pool).await;
     assert_eq!(unbalanced_currencies(&pool).await, vec![], "trial balance");
     app.stop().await;

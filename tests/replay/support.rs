@@ -1,4 +1,5 @@
-//! A mixed workload through the HTTP API (orders, Payme, 1C, Telegram, cashback holds), and the
+//! A mixed workload through the HTTP API (orders, Payme, 1C, Telegram, CrystalPay, cashback
+//! holds), and the
 //! waits and table snapshots the replay tests compare.
 
 use std::time::{Duration, Instant};
@@ -10,22 +11,27 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
+use crate::common::crystalpay::{self as crystalpay, FakeCrystalPay};
 use crate::common::payme_caller::{now_ms, PaymeCaller};
 use crate::common::telegram::{configure, refunded_payment, successful_payment, FakeBotApi};
 use crate::common::{spawn_app_with, TestApp, ADMIN_TOKEN};
 
 pub const PAYME_KEY: &str = "payme-replay-key-0a1b2c3d4e5f60718293";
 
-/// An app with Payme and Telegram configured; the fake Bot API must outlive it.
-pub async fn full_app(pool: PgPool) -> (TestApp, PaymeCaller, FakeBotApi) {
+/// An app with Payme, Telegram and CrystalPay (test mode on) configured; the fakes (the Bot
+/// API and CrystalPay) must outlive it.
+pub async fn full_app(pool: PgPool) -> (TestApp, PaymeCaller, (FakeBotApi, FakeCrystalPay)) {
     let fake = FakeBotApi::start().await;
+    let gateway = FakeCrystalPay::start().await;
     let app = spawn_app_with(pool, |config| {
         config.payme_keys = vec![Secret::new(PAYME_KEY)];
         configure(config, &fake);
+        crystalpay::configure(config, &gateway);
+        config.test_mode = true;
     })
     .await;
     let payme = PaymeCaller::new(&app, PAYME_KEY);
-    (app, payme, fake)
+    (app, payme, (fake, gateway))
 }
 
 /// Places a UZS order of one item; returns (order id, amount in tiyin).
@@ -126,6 +132,43 @@ pub async fn mixed_round(app: &TestApp, payme: &PaymeCaller, store_key: &str, ro
                 refunded_payment(update_id * 2 + 1, user, &order_id, "UZS", 120_000, &charge);
             assert_eq!(app.send_update(&back).await.status, StatusCode::OK);
         }
+    }
+
+    // CrystalPay: an invoice that runs out unpaid (the test-mode expiry, re-checked with
+    // invoice/info like a real callback), waited for so that the log stands still.
+    let (unpaid, _) = order(app, &format!("r{round}-cp"), &phone(6), "2000").await;
+    let invoice = app
+        .post(
+            "/api/crystalpay/invoice",
+            Some(ADMIN_TOKEN),
+            &json!({"order_id": unpaid, "context": "web"}),
+        )
+        .await;
+    assert_eq!(invoice.status, StatusCode::CREATED, "{:?}", invoice.body);
+    let invoice_id = invoice.body["invoice_id"].as_str().unwrap().to_owned();
+    let expire = format!("/api/test/crystalpay/{invoice_id}/expire");
+    assert_eq!(
+        app.post(&expire, None, &json!({})).await.status,
+        StatusCode::OK
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let state: String = sqlx::query_scalar(
+            "SELECT state FROM crystalpay_invoices WHERE invoice_id = $1 AND NOT check_pending",
+        )
+        .bind(&invoice_id)
+        .fetch_optional(&app.pool)
+        .await
+        .unwrap()
+        .unwrap_or_default();
+        if state == "expired" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{invoice_id} expired within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -5,6 +5,7 @@
 //! written by older code to the current shape; history is never rewritten in place.
 
 pub mod cashback;
+pub mod crystalpay;
 pub mod customer;
 pub mod order;
 pub mod outbox;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::postings::Postings;
 
 pub use cashback::*;
+pub use crystalpay::*;
 pub use customer::*;
 pub use order::*;
 pub use outbox::*;
@@ -106,6 +108,9 @@ domain_events! {
     PaymeKeysReplaced = 1,
     TelegramPaymentReceived = 1,
     TelegramPaymentRefunded = 1,
+    CrystalPayInvoiceCreated = 1,
+    CrystalPayCallbackReceived = 1,
+    CrystalPayInvoiceChecked = 1,
     OutboxMessageDelivered = 1,
     OutboxMessageFailed = 1,
     OperatorAlertRaised = 1,
@@ -173,6 +178,7 @@ impl DomainEvent {
             DomainEvent::CashbackRedemptionReturned(event) => Some(&event.postings),
             DomainEvent::TelegramPaymentReceived(event) => event.postings.as_ref(),
             DomainEvent::TelegramPaymentRefunded(event) => event.postings.as_ref(),
+            DomainEvent::CrystalPayInvoiceChecked(event) => event.postings.as_ref(),
             DomainEvent::CustomerRegistered(_)
             | DomainEvent::CustomerTelegramLinked(_)
             | DomainEvent::CustomerPhoneLinked(_)
@@ -188,6 +194,8 @@ impl DomainEvent {
             | DomainEvent::PaymeTransactionCancelled(_)
             | DomainEvent::PaymeFiscalDataRecorded(_)
             | DomainEvent::PaymeKeysReplaced(_)
+            | DomainEvent::CrystalPayInvoiceCreated(_)
+            | DomainEvent::CrystalPayCallbackReceived(_)
             | DomainEvent::OutboxMessageDelivered(_)
             | DomainEvent::OutboxMessageFailed(_)
             | DomainEvent::OperatorAlertRaised(_) => None,

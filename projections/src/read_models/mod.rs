@@ -4,6 +4,8 @@
 pub mod account_balances;
 pub mod cashback_balances;
 pub mod cashback_history;
+pub mod crystalpay_invoices;
+mod crystalpay_payments;
 pub mod customers;
 pub mod lookups;
 pub mod onec_operations;
@@ -25,6 +27,7 @@ pub fn inline() -> Vec<Arc<dyn Projector>> {
         Arc::new(cashback_balances::CashbackBalances),
         Arc::new(onec_operations::OnecOperations),
         Arc::new(payme_transactions::PaymeTransactions),
+        Arc::new(crystalpay_invoices::CrystalPayInvoices),
     ]
 }
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use ledger_events::{DomainEvent, RecordedEvent};
 use sqlx::PgConnection;
 
-use super::{expect_one_row, telegram_payments as telegram};
+use super::{crystalpay_payments as crystalpay, expect_one_row, telegram_payments as telegram};
 use crate::{ProjectionError, Projector};
 
 pub struct Orders;
@@ -18,7 +18,12 @@ impl Projector for Orders {
     }
 
     fn stream_types(&self) -> &'static [&'static str] {
-        &["order", "payme_tx", "telegram_payment"]
+        &[
+            "order",
+            "payme_tx",
+            "telegram_payment",
+            "crystalpay_invoice",
+        ]
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -120,6 +125,12 @@ impl Projector for Orders {
             }
             DomainEvent::TelegramPaymentRefunded(refunded) => {
                 telegram::refunded(connection, event, refunded).await
+            }
+            DomainEvent::CrystalPayInvoiceCreated(created) => {
+                crystalpay::created(connection, event, created).await
+            }
+            DomainEvent::CrystalPayInvoiceChecked(checked) => {
+                crystalpay::checked(connection, event, checked).await
             }
             _ => Ok(()),
         }
