@@ -132,16 +132,11 @@ async fn measure(
         stop_sampling.clone(),
     ));
     let before = meter.read();
-    let credentials = target::Credentials {
-        admin_token: admin.clone(),
-        payme_key: target.credentials.payme_key.clone(),
-        webhook_secret: target.credentials.webhook_secret.clone(),
-    };
     let samples = open_loop::run(
         |sender| Context {
             http: http.clone(),
             bases: target.bases.clone(),
-            credentials,
+            credentials: target.credentials.clone(),
             fixture,
             run,
             samples: sender,
@@ -179,6 +174,11 @@ async fn measure(
 /// `/proc/loadavg`'s three averages: how busy the machine was besides this run.
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
-        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_else(|_| "unknown".into())
 }

@@ -15,12 +15,12 @@
 mod empty_database;
 #[path = "common/in_process_app.rs"]
 mod in_process_app;
-#[path = "common/shop.rs"]
-mod shop;
 #[path = "onec/raw.rs"]
 mod raw;
 #[path = "onec/setup.rs"]
 mod setup;
+#[path = "common/shop.rs"]
+mod shop;
 #[path = "onec/throughput.rs"]
 mod throughput;
 #[path = "onec/uploads.rs"]

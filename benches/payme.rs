@@ -92,8 +92,7 @@ async fn measure(url: &str) -> anyhow::Result<String> {
 
     let started = Instant::now();
     let count = open_loop::WARM_UP_PAIRS + load_shape.pairs;
-    let orders =
-        shop::place_orders(&http, &base, ADMIN_TOKEN, "bench", (count, CUSTOMERS)).await?;
+    let orders = shop::place_orders(&http, &base, ADMIN_TOKEN, "bench", (count, CUSTOMERS)).await?;
     eprintln!(
         "placed {} orders in {:.1} s",
         orders.len(),

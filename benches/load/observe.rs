@@ -88,7 +88,11 @@ fn cluster_cpu(postmaster: u32) -> Duration {
     };
     let parent = postmaster.to_string();
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         if let Some(fields) = stat_fields(pid) {
@@ -180,7 +184,10 @@ pub async fn wait_for_projections(
 ) -> Option<Duration> {
     let started = tokio::time::Instant::now();
     while started.elapsed() < Duration::from_secs(60) {
-        if read_lag(http, base, admin_token).await.is_some_and(|lag| lag.events == 0) {
+        if read_lag(http, base, admin_token)
+            .await
+            .is_some_and(|lag| lag.events == 0)
+        {
             return Some(started.elapsed());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

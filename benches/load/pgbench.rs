@@ -59,7 +59,14 @@ pub async fn measure(
     std::fs::create_dir_all(&directory)?;
     let outcome = async {
         let single = phase(&binary, &directory, database_url, meter, (1, seconds)).await?;
-        let batch = phase(&binary, &directory, database_url, meter, (BATCH_ROWS, seconds)).await?;
+        let batch = phase(
+            &binary,
+            &directory,
+            database_url,
+            meter,
+            (BATCH_ROWS, seconds),
+        )
+        .await?;
         anyhow::Ok(Ceiling { single, batch })
     }
     .await;
@@ -81,7 +88,13 @@ async fn phase(
     std::fs::write(&file, script(rows))?;
     let before = meter.read();
     let output = tokio::process::Command::new(binary)
-        .args(["--no-vacuum", "--client", &CLIENTS.to_string(), "--jobs", "2"])
+        .args([
+            "--no-vacuum",
+            "--client",
+            &CLIENTS.to_string(),
+            "--jobs",
+            "2",
+        ])
         .args(["--time", &seconds.to_string(), "--file"])
         .arg(&file)
         // The connection goes through libpq's environment, never the command line, where
@@ -105,8 +118,7 @@ async fn phase(
             .find(|line| line.starts_with(label))
             .with_context(|| format!("pgbench printed no `{label}` line:\n{stdout}"))?;
         let text = line[label.len()..].split_whitespace().next().unwrap_or("");
-        text.parse()
-            .with_context(|| format!("pgbench's `{line}`"))
+        text.parse().with_context(|| format!("pgbench's `{line}`"))
     };
     Ok(Phase {
         transactions_per_second: number_after("tps = ")?,
@@ -130,7 +142,10 @@ fn find_pgbench() -> anyhow::Result<PathBuf> {
 fn libpq_environment(url: &str) -> anyhow::Result<Vec<(&'static str, String)>> {
     let parsed = reqwest::Url::parse(url).context("DATABASE_URL is not a URL")?;
     let mut environment = vec![
-        ("PGHOST", parsed.host_str().unwrap_or("127.0.0.1").to_owned()),
+        (
+            "PGHOST",
+            parsed.host_str().unwrap_or("127.0.0.1").to_owned(),
+        ),
         ("PGPORT", parsed.port().unwrap_or(5432).to_string()),
         ("PGDATABASE", decode(parsed.path().trim_start_matches('/'))),
     ];

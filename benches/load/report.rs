@@ -66,13 +66,18 @@ pub fn render(samples: &Samples, observed: &Observed, ceiling: Option<&Ceiling>)
             (*request, kind)
         })
         .collect();
-    for sample in samples.samples.iter().filter(|s| s.due >= observed.warm_end) {
+    for sample in samples
+        .samples
+        .iter()
+        .filter(|s| s.due >= observed.warm_end)
+    {
         let (_, kind) = kinds
             .iter_mut()
             .find(|(request, _)| *request == sample.request)
             .expect("every request kind is listed");
         kind.count += 1;
-        kind.latencies.push(sample.answered.saturating_duration_since(sample.due));
+        kind.latencies
+            .push(sample.answered.saturating_duration_since(sample.due));
         kind.last_answer = kind.last_answer.max(Some(sample.answered));
         if let Some(error) = &sample.error {
             kind.errors += 1;
@@ -151,7 +156,8 @@ pub fn render(samples: &Samples, observed: &Observed, ceiling: Option<&Ceiling>)
         let raw_rows = ceiling.batch.transactions_per_second * f64::from(BATCH_ROWS);
         let _ = writeln!(
             out,
-            "ratios to the raw ceiling: 1C singles {single_rate:.0}/s = {:.1} % of single INSERTs; \
+            "ratios to the raw ceiling (a capacity only when the run saturates; below, the offered rate): \
+             1C singles {single_rate:.0}/s = {:.1} % of single INSERTs; \
              1C batch items {:.0}/s = {:.1} % of {BATCH_ROWS}-row INSERT rows",
             100.0 * single_rate / raw,
             batch_rate * BATCH_ITEMS as f64,
@@ -161,7 +167,10 @@ pub fn render(samples: &Samples, observed: &Observed, ceiling: Option<&Ceiling>)
             ceiling.single.cpu.database.unwrap_or_default() + ceiling.single.cpu.children,
             ceiling.single.transactions,
         );
-        let ours = per(cpu.process + cpu.servers + cpu.database.unwrap_or_default(), requests);
+        let ours = per(
+            cpu.process + cpu.servers + cpu.database.unwrap_or_default(),
+            requests,
+        );
         let _ = writeln!(
             out,
             "  CPU: {ours:.3} ms a request (all kinds) = {:.1} x a raw single-row INSERT ({raw_cpu:.3} ms)",
@@ -174,7 +183,9 @@ pub fn render(samples: &Samples, observed: &Observed, ceiling: Option<&Ceiling>)
     if lag.is_empty() {
         let _ = writeln!(out, "projector lag: no samples");
     } else {
-        let at = |fraction: f64| lag[((lag.len() as f64 * fraction).ceil() as usize).clamp(1, lag.len()) - 1];
+        let at = |fraction: f64| {
+            lag[((lag.len() as f64 * fraction).ceil() as usize).clamp(1, lag.len()) - 1]
+        };
         let _ = writeln!(
             out,
             "projector lag (largest over projections, {} samples every 0.5 s): p50 {:.3} s, p99 {:.3} s, max {:.3} s; most events behind {events}",

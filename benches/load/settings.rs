@@ -75,11 +75,11 @@ impl Settings {
             (1..=MAX_SERVERS).contains(&self.servers),
             "--servers must be 1..={MAX_SERVERS}"
         );
+        ensure!((1..=200).contains(&self.pool), "--pool must be 1..=200");
         ensure!(
-            (1..=200).contains(&self.pool),
-            "--pool must be 1..=200"
+            self.pgbench_seconds <= 60,
+            "--pgbench-seconds must be 0..=60"
         );
-        ensure!(self.pgbench_seconds <= 60, "--pgbench-seconds must be 0..=60");
         for url in &self.external {
             let parsed = reqwest::Url::parse(url).with_context(|| format!("--external {url}"))?;
             let host = parsed.host_str().unwrap_or_default();
@@ -94,9 +94,5 @@ impl Settings {
             }
         }
         Mix::parse(&self.mix)
-    }
-
-    pub fn measured_seconds(&self) -> u64 {
-        self.seconds - self.warmup_seconds
     }
 }

@@ -15,6 +15,7 @@ use crate::settings::Settings;
 
 /// Credentials the servers accept. In-process servers are started with these fixed values;
 /// external ones are told them through the environment.
+#[derive(Clone)]
 pub struct Credentials {
     pub admin_token: String,
     pub payme_key: String,
@@ -92,7 +93,8 @@ impl Target {
             config.telegram.webhook_secret = Some(Secret::new(WEBHOOK_SECRET));
             // Open loop: let every request in and measure what happens, as a deployment
             // sized for the load would.
-            config.limits.max_concurrent_requests = config.limits.max_concurrent_requests.max(4_096);
+            config.limits.max_concurrent_requests =
+                config.limits.max_concurrent_requests.max(4_096);
             config.limits.onec_batches_per_store = config.limits.onec_batches_per_store.max(64);
         })
         .await?;
@@ -101,7 +103,8 @@ impl Target {
 
     async fn external(settings: &Settings, database_url: &str) -> anyhow::Result<Target> {
         let variable = |name: &str| {
-            std::env::var(name).with_context(|| format!("--external needs {name} (the server's setting)"))
+            std::env::var(name)
+                .with_context(|| format!("--external needs {name} (the server's setting)"))
         };
         let credentials = Credentials {
             admin_token: variable("LOAD_ADMIN_TOKEN")?,

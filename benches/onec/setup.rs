@@ -24,7 +24,13 @@ pub async fn prepare(server: &RunningServer, pool: &PgPool) -> anyhow::Result<St
     )
     .await?;
     let started = Instant::now();
-    register_customers(&reqwest::Client::new(), &server.base_url(), ADMIN, CUSTOMERS).await?;
+    register_customers(
+        &reqwest::Client::new(),
+        &server.base_url(),
+        ADMIN,
+        CUSTOMERS,
+    )
+    .await?;
     println!(
         "registered {CUSTOMERS} customers in {:.1} s",
         started.elapsed().as_secs_f64()
