@@ -126,12 +126,14 @@ pub fn render(samples: &Samples, observed: &Observed, ceiling: Option<&Ceiling>)
     // CPU over the whole load (warm-up included) and the projections' catch-up, per request.
     let requests = samples.samples.len() as f64;
     let span = samples.finished.saturating_duration_since(samples.start);
+    let ok = samples.samples.iter().filter(|s| s.error.is_none()).count() as f64;
     let _ = writeln!(
         out,
-        "\nall requests: {} in {:.1} s ({:.0} requests/s answered)",
+        "\nall requests, warm-up included: {} in {:.1} s ({:.0}/s answered, {:.0}/s without error)",
         samples.samples.len(),
         span.as_secs_f64(),
-        requests / span.as_secs_f64().max(1e-9)
+        requests / span.as_secs_f64().max(1e-9),
+        ok / span.as_secs_f64().max(1e-9)
     );
     let cpu = observed.cpu;
     let database = cpu.database.map_or("n/a (not local)".to_owned(), |d| {
