@@ -167,6 +167,7 @@ async fn measure(
         caught_up,
         peak_rss,
         external: !target.server_pids.is_empty() || !settings.external.is_empty(),
+        server_pids: target.server_pids.clone(),
     };
     Ok(report::render(&samples, &observed, ceiling.as_ref()))
 }

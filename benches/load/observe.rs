@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::processes::process_cpu;
+use crate::settings::MAX_SERVERS;
 
 /// Clock ticks of `/proc/<pid>/stat` (Linux's fixed USER_HZ).
 const TICKS_PER_SECOND: f64 = 100.0;
@@ -20,8 +21,8 @@ pub struct Cpu {
     pub process: Duration,
     /// This process's waited-for children (pgbench).
     pub children: Duration,
-    /// The external servers named by `--server-pid`.
-    pub servers: Duration,
+    /// The external servers named by `--server-pid`, in that order.
+    pub servers: [Duration; MAX_SERVERS],
     /// The PostgreSQL cluster: every backend, the background processes (WAL writer,
     /// checkpointer, ...), and the backends that ended meanwhile.
     pub database: Option<Duration>,
@@ -33,7 +34,7 @@ impl std::ops::Sub for Cpu {
         Cpu {
             process: self.process.saturating_sub(earlier.process),
             children: self.children.saturating_sub(earlier.children),
-            servers: self.servers.saturating_sub(earlier.servers),
+            servers: std::array::from_fn(|at| self.servers[at].saturating_sub(earlier.servers[at])),
             database: self
                 .database
                 .zip(earlier.database)
@@ -69,13 +70,21 @@ impl Meter {
         Cpu {
             process: process_cpu(std::process::id()).unwrap_or_default(),
             children: ticks(&own, &[13, 14]),
-            servers: self
-                .server_pids
-                .iter()
-                .filter_map(|pid| process_cpu(*pid))
-                .sum(),
+            servers: std::array::from_fn(|at| {
+                self.server_pids
+                    .get(at)
+                    .and_then(|pid| process_cpu(*pid))
+                    .unwrap_or_default()
+            }),
             database: self.postmaster.map(cluster_cpu),
         }
+    }
+}
+
+impl Cpu {
+    /// The external servers together.
+    pub fn all_servers(&self) -> Duration {
+        self.servers.iter().sum()
     }
 }
 

@@ -22,6 +22,7 @@ pub struct Observed {
     /// (what, MiB) per server process.
     pub peak_rss: Vec<(String, f64)>,
     pub external: bool,
+    pub server_pids: Vec<u32>,
 }
 
 struct Kind {
@@ -140,10 +141,17 @@ pub fn render(samples: &Samples, observed: &Observed, ceiling: Option<&Ceiling>)
         format!("{:.3} ms", per(d, requests))
     });
     if observed.external {
+        let each: Vec<String> = observed
+            .server_pids
+            .iter()
+            .zip(cpu.servers)
+            .map(|(pid, used)| format!("{pid}: {:.3}", per(used, requests)))
+            .collect();
         let _ = writeln!(
             out,
-            "CPU per request: servers {:.3} ms, PostgreSQL {database}, load generator {:.3} ms",
-            per(cpu.servers, requests),
+            "CPU per request: servers {:.3} ms ({}), PostgreSQL {database}, load generator {:.3} ms",
+            per(cpu.all_servers(), requests),
+            each.join(", "),
             per(cpu.process, requests)
         );
     } else {
@@ -170,7 +178,7 @@ pub fn render(samples: &Samples, observed: &Observed, ceiling: Option<&Ceiling>)
             ceiling.single.transactions,
         );
         let ours = per(
-            cpu.process + cpu.servers + cpu.database.unwrap_or_default(),
+            cpu.process + cpu.all_servers() + cpu.database.unwrap_or_default(),
             requests,
         );
         let _ = writeln!(

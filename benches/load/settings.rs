@@ -8,7 +8,7 @@ use crate::mix::Mix;
 
 pub const MAX_RATE: u32 = 5_000;
 pub const MAX_SECONDS: u64 = 120;
-const MAX_SERVERS: usize = 4;
+pub const MAX_SERVERS: usize = 4;
 
 /// Mixed-load generator: drives the HTTP API at a fixed open-loop rate and prints what it cost.
 #[derive(Parser, Debug)]
@@ -79,6 +79,10 @@ impl Settings {
         ensure!(
             self.pgbench_seconds <= 60,
             "--pgbench-seconds must be 0..=60"
+        );
+        ensure!(
+            self.external.len() <= MAX_SERVERS && self.server_pids.len() <= MAX_SERVERS,
+            "at most {MAX_SERVERS} external servers"
         );
         for url in &self.external {
             let parsed = reqwest::Url::parse(url).with_context(|| format!("--external {url}"))?;
