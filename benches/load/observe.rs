@@ -144,23 +144,25 @@ pub struct Lag {
     pub events: i64,
 }
 
-/// Samples the projections' lag every 0.5 s from `from` until `stop` is cancelled.
+/// Samples the projections' lag every 0.5 s from `from` until `stop` is cancelled. Each reading
+/// is sent on its tick without waiting for the previous one, so a saturated server delays the
+/// answers but does not thin out the samples.
 pub async fn sample_lag(
     (http, base, admin_token): (reqwest::Client, String, String),
     from: tokio::time::Instant,
     stop: CancellationToken,
 ) -> Vec<Lag> {
-    let mut samples = Vec::new();
+    let mut readings = tokio::task::JoinSet::new();
     let mut tick = tokio::time::interval_at(from, Duration::from_millis(500));
     loop {
         tokio::select! {
-            _ = stop.cancelled() => return samples,
+            _ = stop.cancelled() => break,
             _ = tick.tick() => {}
         }
-        if let Some(lag) = read_lag(&http, &base, &admin_token).await {
-            samples.push(lag);
-        }
+        let (http, base, admin_token) = (http.clone(), base.clone(), admin_token.clone());
+        readings.spawn(async move { read_lag(&http, &base, &admin_token).await });
     }
+    readings.join_all().await.into_iter().flatten().collect()
 }
 
 pub async fn read_lag(http: &reqwest::Client, base: &str, admin_token: &str) -> Option<Lag> {
