@@ -138,10 +138,12 @@ pub fn peak_rss_mib(pid: u32) -> Option<f64> {
 }
 
 /// One reading of `/api/admin/projections`: the largest lag over the projections.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Lag {
     pub seconds: f64,
     pub events: i64,
+    /// Each projection's own `lag_seconds`.
+    pub by_projection: Vec<(String, f64)>,
 }
 
 /// Samples the projections' lag every 0.5 s from `from` until `stop` is cancelled. Each reading
@@ -184,6 +186,10 @@ pub async fn read_lag(http: &reqwest::Client, base: &str, admin_token: &str) -> 
             .filter_map(|p| p["lag_events"].as_i64())
             .max()
             .unwrap_or(0),
+        by_projection: projections
+            .iter()
+            .filter_map(|p| Some((p["name"].as_str()?.to_owned(), p["lag_seconds"].as_f64()?)))
+            .collect(),
     })
 }
 

@@ -188,22 +188,39 @@ pub fn render(samples: &Samples, observed: &Observed, ceiling: Option<&Ceiling>)
         );
     }
     let mut lag: Vec<f64> = observed.lag.iter().map(|l| l.seconds).collect();
-    lag.sort_unstable_by(f64::total_cmp);
     let events = observed.lag.iter().map(|l| l.events).max().unwrap_or(0);
     if lag.is_empty() {
         let _ = writeln!(out, "projector lag: no samples");
     } else {
-        let at = |fraction: f64| {
-            lag[((lag.len() as f64 * fraction).ceil() as usize).clamp(1, lag.len()) - 1]
-        };
         let _ = writeln!(
             out,
             "projector lag (largest over projections, {} samples every 0.5 s): p50 {:.3} s, p99 {:.3} s, max {:.3} s; most events behind {events}",
             lag.len(),
-            at(0.50),
-            at(0.99),
-            at(1.0)
+            quantile(&mut lag, 0.50),
+            quantile(&mut lag, 0.99),
+            quantile(&mut lag, 1.0)
         );
+        let mut names: Vec<&str> = observed
+            .lag
+            .iter()
+            .flat_map(|l| l.by_projection.iter().map(|(name, _)| name.as_str()))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        let each: Vec<String> = names
+            .iter()
+            .map(|name| {
+                let mut own: Vec<f64> = observed
+                    .lag
+                    .iter()
+                    .flat_map(|l| l.by_projection.iter())
+                    .filter(|(projection, _)| projection == name)
+                    .map(|(_, seconds)| *seconds)
+                    .collect();
+                format!("{name} {:.3}", quantile(&mut own, 0.99))
+            })
+            .collect();
+        let _ = writeln!(out, "  p99 by projection (s): {}", each.join(", "));
     }
     let _ = match observed.caught_up {
         Some(after) => writeln!(
@@ -217,6 +234,13 @@ pub fn render(samples: &Samples, observed: &Observed, ceiling: Option<&Ceiling>)
         let _ = writeln!(out, "peak RSS (VmHWM) of {what}: {mib:.0} MiB");
     }
     out
+}
+
+/// The `fraction` quantile of `values` (sorted here), nearest rank.
+fn quantile(values: &mut [f64], fraction: f64) -> f64 {
+    values.sort_unstable_by(f64::total_cmp);
+    let rank = ((values.len() as f64) * fraction).ceil() as usize;
+    values[rank.clamp(1, values.len()) - 1]
 }
 
 fn per(cpu: Duration, count: f64) -> f64 {
