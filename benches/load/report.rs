@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use crate::mix::Request;
 use crate::observe::{Cpu, Lag};
 use crate::open_loop::Samples;
-use crate::pgbench::{Ceiling, BATCH_ROWS};
+use crate::pgbench::{Ceiling, Phase, BATCH_ROWS};
 use crate::requests::BATCH_ITEMS;
 
 /// Everything the run observed besides the samples.
@@ -25,6 +25,8 @@ pub struct Observed {
     pub server_pids: Vec<u32>,
 }
 
+/// One request kind's samples after the warm-up.
+#[derive(Default)]
 struct Kind {
     count: usize,
     errors: usize,
@@ -33,45 +35,68 @@ struct Kind {
     last_answer: Option<Instant>,
 }
 
+impl Kind {
+    /// Successful answers per second, from the end of the warm-up to the kind's last answer.
+    fn ok_rate(&self, warm_end: Instant) -> f64 {
+        let Some(last) = self.last_answer else {
+            return 0.0;
+        };
+        let seconds = last.saturating_duration_since(warm_end).as_secs_f64();
+        (self.count - self.errors) as f64 / seconds.max(1e-9)
+    }
+}
+
 pub fn render(samples: &Samples, observed: &Observed, ceiling: Option<&Ceiling>) -> String {
     let mut out = String::new();
-    let ms = |d: Duration| d.as_secs_f64() * 1_000.0;
     if let Some(ceiling) = ceiling {
-        let single = &ceiling.single;
-        let batch = &ceiling.batch;
-        let _ = writeln!(
-            out,
-            "raw ceiling (pgbench, 16 clients):\n  single-row INSERT  {:>9.0} txn/s   CPU {:.3} ms a row (PostgreSQL {:.3}, pgbench {:.3})\n  \
-             {BATCH_ROWS}-row INSERT     {:>9.0} rows/s  CPU {:.3} ms a row (PostgreSQL {:.3}, pgbench {:.3})",
-            single.transactions_per_second,
-            per(single.cpu.database.unwrap_or_default() + single.cpu.children, single.transactions),
-            per(single.cpu.database.unwrap_or_default(), single.transactions),
-            per(single.cpu.children, single.transactions),
-            batch.transactions_per_second * f64::from(BATCH_ROWS),
-            per(batch.cpu.database.unwrap_or_default() + batch.cpu.children, batch.transactions * f64::from(BATCH_ROWS)),
-            per(batch.cpu.database.unwrap_or_default(), batch.transactions * f64::from(BATCH_ROWS)),
-            per(batch.cpu.children, batch.transactions * f64::from(BATCH_ROWS)),
-        );
+        write_ceiling(&mut out, ceiling);
     }
+    let kinds = write_requests(&mut out, samples, observed.warm_end);
+    let requests = samples.samples.len() as f64;
+    write_totals(&mut out, samples, observed);
+    if let Some(ceiling) = ceiling {
+        let rate = |wanted: Request| {
+            kinds
+                .iter()
+                .find(|(request, _)| *request == wanted)
+                .map_or(0.0, |(_, kind)| kind.ok_rate(observed.warm_end))
+        };
+        write_ratios(&mut out, ceiling, observed.cpu, requests, rate);
+    }
+    write_lag(&mut out, observed);
+    for (what, mib) in &observed.peak_rss {
+        let _ = writeln!(out, "peak RSS (VmHWM) of {what}: {mib:.0} MiB");
+    }
+    out
+}
 
+fn write_ceiling(out: &mut String, ceiling: &Ceiling) {
+    let line = |phase: &Phase, rows: u32| {
+        let rows_done = phase.transactions * f64::from(rows);
+        let database = phase.cpu.database.unwrap_or_default();
+        format!(
+            "{:>9.0} rows/s  CPU {:.3} ms a row (PostgreSQL {:.3}, pgbench {:.3})",
+            phase.transactions_per_second * f64::from(rows),
+            per(database + phase.cpu.children, rows_done),
+            per(database, rows_done),
+            per(phase.cpu.children, rows_done),
+        )
+    };
+    let _ = writeln!(
+        out,
+        "raw ceiling (pgbench, 16 clients):\n  single-row INSERT  {}\n  {BATCH_ROWS}-row INSERT     {}",
+        line(&ceiling.single, 1),
+        line(&ceiling.batch, BATCH_ROWS)
+    );
+}
+
+/// The table of request kinds; returns the kinds for the ratios.
+fn write_requests(out: &mut String, samples: &Samples, warm_end: Instant) -> Vec<(Request, Kind)> {
     let mut kinds: Vec<(Request, Kind)> = Request::ALL
         .iter()
-        .map(|request| {
-            let kind = Kind {
-                count: 0,
-                errors: 0,
-                first_error: None,
-                latencies: Vec::new(),
-                last_answer: None,
-            };
-            (*request, kind)
-        })
+        .map(|request| (*request, Kind::default()))
         .collect();
-    for sample in samples
-        .samples
-        .iter()
-        .filter(|s| s.due >= observed.warm_end)
-    {
+    for sample in samples.samples.iter().filter(|s| s.due >= warm_end) {
         let (_, kind) = kinds
             .iter_mut()
             .find(|(request, _)| *request == sample.request)
@@ -90,20 +115,18 @@ pub fn render(samples: &Samples, observed: &Observed, ceiling: Option<&Ceiling>)
         "\nrequests (after the warm-up; latency from the due time)\n  {:<26} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
         "kind", "sent", "ok/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "errors"
     );
-    let single_rate = rate_of(&kinds, Request::OnecSingle, observed.warm_end);
-    let batch_rate = rate_of(&kinds, Request::OnecBatch, observed.warm_end);
     for (request, kind) in &mut kinds {
         if kind.count == 0 {
             continue;
         }
         kind.latencies.sort_unstable();
-        let p = |fraction: f64| ms(percentile(&kind.latencies, fraction));
+        let p = |fraction: f64| percentile(&kind.latencies, fraction).as_secs_f64() * 1_000.0;
         let _ = writeln!(
             out,
             "  {:<26} {:>7} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>7}",
             request.name(),
             kind.count,
-            rate_of_kind(kind, observed.warm_end),
+            kind.ok_rate(warm_end),
             p(0.50),
             p(0.99),
             p(0.999),
@@ -123,18 +146,25 @@ pub fn render(samples: &Samples, observed: &Observed, ceiling: Option<&Ceiling>)
             samples.abandoned
         );
     }
+    kinds
+}
 
-    // CPU over the whole load (warm-up included) and the projections' catch-up, per request.
+/// Rates of the whole load, and its CPU (warm-up and the projections' catch-up included) per
+/// request.
+fn write_totals(out: &mut String, samples: &Samples, observed: &Observed) {
     let requests = samples.samples.len() as f64;
-    let span = samples.finished.saturating_duration_since(samples.start);
+    let span = samples
+        .finished
+        .saturating_duration_since(samples.start)
+        .as_secs_f64()
+        .max(1e-9);
     let ok = samples.samples.iter().filter(|s| s.error.is_none()).count() as f64;
     let _ = writeln!(
         out,
-        "\nall requests, warm-up included: {} in {:.1} s ({:.0}/s answered, {:.0}/s without error)",
+        "\nall requests, warm-up included: {} in {span:.1} s ({:.0}/s answered, {:.0}/s without error)",
         samples.samples.len(),
-        span.as_secs_f64(),
-        requests / span.as_secs_f64().max(1e-9),
-        ok / span.as_secs_f64().max(1e-9)
+        requests / span,
+        ok / span
     );
     let cpu = observed.cpu;
     let database = cpu.database.map_or("n/a (not local)".to_owned(), |d| {
@@ -161,32 +191,43 @@ pub fn render(samples: &Samples, observed: &Observed, ceiling: Option<&Ceiling>)
             per(cpu.process, requests)
         );
     }
-    if let Some(ceiling) = ceiling {
-        let raw = ceiling.single.transactions_per_second;
-        let raw_rows = ceiling.batch.transactions_per_second * f64::from(BATCH_ROWS);
-        let _ = writeln!(
-            out,
-            "ratios to the raw ceiling (a capacity only when the run saturates; below, the offered rate): \
-             1C singles {single_rate:.0}/s = {:.1} % of single INSERTs; \
-             1C batch items {:.0}/s = {:.1} % of {BATCH_ROWS}-row INSERT rows",
-            100.0 * single_rate / raw,
-            batch_rate * BATCH_ITEMS as f64,
-            100.0 * batch_rate * BATCH_ITEMS as f64 / raw_rows
-        );
-        let raw_cpu = per(
-            ceiling.single.cpu.database.unwrap_or_default() + ceiling.single.cpu.children,
-            ceiling.single.transactions,
-        );
-        let ours = per(
-            cpu.process + cpu.all_servers() + cpu.database.unwrap_or_default(),
-            requests,
-        );
-        let _ = writeln!(
-            out,
-            "  CPU: {ours:.3} ms a request (all kinds) = {:.1} x a raw single-row INSERT ({raw_cpu:.3} ms)",
-            ours / raw_cpu.max(1e-9)
-        );
-    }
+}
+
+fn write_ratios(
+    out: &mut String,
+    ceiling: &Ceiling,
+    cpu: Cpu,
+    requests: f64,
+    rate: impl Fn(Request) -> f64,
+) {
+    let raw = ceiling.single.transactions_per_second;
+    let raw_rows = ceiling.batch.transactions_per_second * f64::from(BATCH_ROWS);
+    let single_rate = rate(Request::OnecSingle);
+    let items_rate = rate(Request::OnecBatch) * BATCH_ITEMS as f64;
+    let _ = writeln!(
+        out,
+        "ratios to the raw ceiling (a capacity only when the run saturates; below, the offered rate): \
+         1C singles {single_rate:.0}/s = {:.1} % of single INSERTs; \
+         1C batch items {items_rate:.0}/s = {:.1} % of {BATCH_ROWS}-row INSERT rows",
+        100.0 * single_rate / raw,
+        100.0 * items_rate / raw_rows
+    );
+    let raw_cpu = per(
+        ceiling.single.cpu.database.unwrap_or_default() + ceiling.single.cpu.children,
+        ceiling.single.transactions,
+    );
+    let ours = per(
+        cpu.process + cpu.all_servers() + cpu.database.unwrap_or_default(),
+        requests,
+    );
+    let _ = writeln!(
+        out,
+        "  CPU: {ours:.3} ms a request (all kinds) = {:.1} x a raw single-row INSERT ({raw_cpu:.3} ms)",
+        ours / raw_cpu.max(1e-9)
+    );
+}
+
+fn write_lag(out: &mut String, observed: &Observed) {
     let mut lag: Vec<f64> = observed.lag.iter().map(|l| l.seconds).collect();
     let events = observed.lag.iter().map(|l| l.events).max().unwrap_or(0);
     if lag.is_empty() {
@@ -230,40 +271,20 @@ pub fn render(samples: &Samples, observed: &Observed, ceiling: Option<&Ceiling>)
         ),
         None => writeln!(out, "projections had not caught up a minute after the load"),
     };
-    for (what, mib) in &observed.peak_rss {
-        let _ = writeln!(out, "peak RSS (VmHWM) of {what}: {mib:.0} MiB");
-    }
-    out
 }
 
-/// The `fraction` quantile of `values` (sorted here), nearest rank.
+/// The `fraction` quantile of `values` (sorted here).
 fn quantile(values: &mut [f64], fraction: f64) -> f64 {
     values.sort_unstable_by(f64::total_cmp);
-    let rank = ((values.len() as f64) * fraction).ceil() as usize;
-    values[rank.clamp(1, values.len()) - 1]
+    percentile(values, fraction)
 }
 
-fn per(cpu: Duration, count: f64) -> f64 {
-    cpu.as_secs_f64() * 1_000.0 / count.max(1.0)
-}
-
-fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+/// Nearest-rank percentile of sorted, non-empty values.
+fn percentile<T: Copy>(sorted: &[T], fraction: f64) -> T {
     let rank = ((sorted.len() as f64) * fraction).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// Successful answers per second, from the end of the warm-up to the kind's last answer.
-fn rate_of_kind(kind: &Kind, warm_end: Instant) -> f64 {
-    let Some(last) = kind.last_answer else {
-        return 0.0;
-    };
-    let seconds = last.saturating_duration_since(warm_end).as_secs_f64();
-    (kind.count - kind.errors) as f64 / seconds.max(1e-9)
-}
-
-fn rate_of(kinds: &[(Request, Kind)], wanted: Request, warm_end: Instant) -> f64 {
-    kinds
-        .iter()
-        .find(|(request, _)| *request == wanted)
-        .map_or(0.0, |(_, kind)| rate_of_kind(kind, warm_end))
+fn per(cpu: Duration, count: f64) -> f64 {
+    cpu.as_secs_f64() * 1_000.0 / count.max(1.0)
 }
