@@ -2,6 +2,7 @@
 //! run: throughput, latency percentiles from the due time, errors, CPU per request split into
 //! this process (and external servers) and PostgreSQL, projector lag and peak RSS.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -31,6 +32,8 @@ struct Kind {
     count: usize,
     errors: usize,
     first_error: Option<String>,
+    /// Errors counted by their class (status and machine code).
+    error_classes: BTreeMap<String, usize>,
     latencies: Vec<Duration>,
     last_answer: Option<Instant>,
 }
@@ -108,6 +111,7 @@ fn write_requests(out: &mut String, samples: &Samples, warm_end: Instant) -> Vec
         if let Some(error) = &sample.error {
             kind.errors += 1;
             kind.first_error.get_or_insert_with(|| error.clone());
+            *kind.error_classes.entry(class_of(error)).or_default() += 1;
         }
     }
     let _ = writeln!(
@@ -136,7 +140,17 @@ fn write_requests(out: &mut String, samples: &Samples, warm_end: Instant) -> Vec
     }
     for (request, kind) in &kinds {
         if let Some(error) = &kind.first_error {
-            let _ = writeln!(out, "  first error, {}: {error}", request.name());
+            let classes: Vec<String> = kind
+                .error_classes
+                .iter()
+                .map(|(class, count)| format!("{count} x {class}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  errors, {}: {}; first: {error}",
+                request.name(),
+                classes.join(", ")
+            );
         }
     }
     if samples.abandoned > 0 {
@@ -271,6 +285,30 @@ fn write_lag(out: &mut String, observed: &Observed) {
         ),
         None => writeln!(out, "projections had not caught up a minute after the load"),
     };
+}
+
+/// An error's class: the HTTP status and the machine code of the body (`error`, or Payme's
+/// `error.code`), else the text's start.
+fn class_of(error: &str) -> String {
+    let (status, body) = match error.strip_prefix("HTTP ") {
+        Some(rest) => {
+            let status = rest.split_whitespace().next().unwrap_or("");
+            let body = rest.split_once(": ").map_or("", |(_, body)| body);
+            (format!("HTTP {status}"), body)
+        }
+        None => ("HTTP 200".to_owned(), error),
+    };
+    let code = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|body| match &body["error"] {
+            serde_json::Value::String(code) => Some(code.clone()),
+            serde_json::Value::Object(payme) => Some(format!("Payme {}", payme.get("code")?)),
+            _ => None,
+        });
+    match code {
+        Some(code) => format!("{status} {code}"),
+        None => error.chars().take(40).collect(),
+    }
 }
 
 /// The `fraction` quantile of `values` (sorted here).
