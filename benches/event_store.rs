@@ -30,6 +30,8 @@ mod empty_database;
 mod feed;
 #[path = "event_store/load.rs"]
 mod load;
+#[path = "common/processes.rs"]
+mod processes;
 #[path = "event_store/report.rs"]
 mod report;
 #[path = "event_store/scratch_database.rs"]

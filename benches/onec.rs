@@ -19,6 +19,8 @@ mod in_process_app;
 mod raw;
 #[path = "onec/setup.rs"]
 mod setup;
+#[path = "common/shop.rs"]
+mod shop;
 #[path = "onec/throughput.rs"]
 mod throughput;
 #[path = "onec/uploads.rs"]

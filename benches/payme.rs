@@ -32,8 +32,8 @@ mod latency;
 mod merchant_api;
 #[path = "payme/open_loop.rs"]
 mod open_loop;
-#[path = "payme/orders.rs"]
-mod orders;
+#[path = "common/shop.rs"]
+mod shop;
 #[path = "payme/statement.rs"]
 mod statement;
 
@@ -48,6 +48,8 @@ use open_loop::Load;
 /// The merchant key the app is started with and every Payme call carries.
 const KEY: &str = "bench-payme-key-5b0c8e2f9a4d7c1e3f6a";
 const ADMIN_TOKEN: &str = "bench-admin-token-9f8e7d6c5b4a";
+/// Customers the orders are spread over (each Perform locks its customer's cashback stream).
+const CUSTOMERS: usize = 500;
 
 fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -89,8 +91,8 @@ async fn measure(url: &str) -> anyhow::Result<String> {
         .build()?;
 
     let started = Instant::now();
-    let orders =
-        orders::place_orders(&http, &base, open_loop::WARM_UP_PAIRS + load_shape.pairs).await?;
+    let count = open_loop::WARM_UP_PAIRS + load_shape.pairs;
+    let orders = shop::place_orders(&http, &base, ADMIN_TOKEN, "bench", (count, CUSTOMERS)).await?;
     eprintln!(
         "placed {} orders in {:.1} s",
         orders.len(),

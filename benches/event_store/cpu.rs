@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
+use crate::processes::process_cpu;
+
 /// CPU consumed so far by the client and by the server processes known at the start.
 #[derive(Clone, Debug)]
 pub struct CpuSnapshot {
@@ -86,18 +88,4 @@ fn total_cpu(pids: &[u32]) -> Option<Duration> {
         }
     }
     (readable > 0).then_some(total)
-}
-
-/// On-CPU time of every thread of a process, in nanoseconds from the scheduler.
-fn process_cpu(pid: u32) -> Option<Duration> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    let mut nanoseconds: u64 = 0;
-    for task in tasks.flatten() {
-        // A thread may end between listing and reading; it then counts as nothing.
-        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
-            continue;
-        };
-        nanoseconds += text.split_whitespace().next()?.parse::<u64>().ok()?;
-    }
-    Some(Duration::from_nanos(nanoseconds))
 }

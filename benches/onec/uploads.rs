@@ -6,20 +6,9 @@ use std::time::{Duration, Instant};
 use ledger::app::RunningServer;
 use serde_json::{json, Value};
 
-use crate::setup::phone;
+use crate::shop::accrual;
 use crate::throughput::throughput;
 use crate::{BACKLOG_ITEMS, CUSTOMERS, OUR_BATCH_ITEMS};
-
-fn accrual(external_id: String, customer: usize) -> Value {
-    json!({
-        "external_id": external_id,
-        "type": "accrual",
-        "amount": "1.00",
-        "user_phone": phone(customer),
-        "created_at": "2026-11-20T10:00:00Z",
-        "register_id": "R-1",
-    })
-}
 
 async fn post_batch(
     http: &reqwest::Client,

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::latency::summary;
 use crate::merchant_api::rpc;
-use crate::orders::Order;
+use crate::shop::Order;
 
 /// Open-loop load: 500 requests/s = one Create+Perform pair every 4 ms, each Perform
 /// `PERFORM_AFTER` + half an interval after its Create.
