@@ -90,6 +90,10 @@ LEDGER_LISTEN="127.0.0.1:$port" \
     LEDGER_TELEGRAM_BOT_TOKEN="$bot_token" \
     LEDGER_TELEGRAM_WEBHOOK_SECRET="$webhook_secret" \
     LEDGER_TELEGRAM_API_URL="$closed" \
+    LEDGER_CRYSTALPAY_LOGIN="api-fuzz" \
+    LEDGER_CRYSTALPAY_SECRET="$(random_hex 16)" \
+    LEDGER_CRYSTALPAY_SALT="$(random_hex 16)" \
+    LEDGER_CRYSTALPAY_API_URL="$closed" \
     LEDGER_FX_RATES_URL="http://127.0.0.1:$rates_port/rates.json" \
     RUST_LOG="${RUST_LOG:-warn,ledger=info}" \
     "$ledger" serve >>"$work/server.log" 2>&1 &
@@ -162,9 +166,10 @@ phases.coverage.unexpected-methods = ["post"]
 # Rules a JSON schema cannot state, answered 400/422 by design (docs/api.md): an amount's
 # digits depend on the currency (XTR: whole units) and must fit 10^13 units; a 1C created_at
 # must be a real time (in the store's zone); a guest order cannot redeem cashback; nobody can
-# redeem or debit more than is available; a statement's `to` must not be before `from`.
+# redeem or debit more than is available; a statement's or a reconciliation's `to` must not be
+# before `from`; an uploaded statement must be a CSV file with a header row naming its columns.
 [[operations]]
-include-path-regex = "^/api/(orders|cashback/v1/transactions|reports/payme/statement|telegram/payment/invoice)$"
+include-path-regex = "^/api/(orders|cashback/v1/transactions|reports/payme/statement|reports/reconciliation|reports/reconciliation/upload|telegram/payment/invoice)$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "422", "429", "5xx"]
 TOML
 export FUZZ_API_TOKEN="$api_token" FUZZ_SESSION_TOKEN="$session_token" \

@@ -54,9 +54,20 @@ fn given(text: Option<String>) -> Option<String> {
         .filter(|text| !text.is_empty())
 }
 
+/// A value of a closed set or a fixed format: when the parameter is there, it must hold one.
+fn required_value(name: &str, text: Option<String>) -> Result<Option<String>, ApiError> {
+    match text {
+        Some(text) if text.trim().is_empty() => Err(ApiError::invalid(
+            name,
+            format!("{name} is empty; leave it out or give a value"),
+        )),
+        text => Ok(given(text)),
+    }
+}
+
 impl EventsQuery {
     fn filter(&mut self) -> Result<RawFilter, ApiError> {
-        let source = given(self.source.take());
+        let source = required_value("source", self.source.take())?;
         if let Some(source) = &source {
             if !SOURCES.contains(&source.as_str()) {
                 return Err(ApiError::invalid(
@@ -66,7 +77,9 @@ impl EventsQuery {
             }
         }
         let moment = |name: &str, text: Option<String>| {
-            given(text).map(|text| rfc3339(name, &text)).transpose()
+            required_value(name, text)?
+                .map(|text| rfc3339(name, &text))
+                .transpose()
         };
         Ok(RawFilter {
             stream_id: given(self.stream_id.take()),
