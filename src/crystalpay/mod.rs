@@ -25,6 +25,7 @@ pub mod recheck;
 pub mod return_page;
 pub mod routes;
 pub mod signature;
+pub mod sweep;
 pub mod transitions;
 
 pub use recheck::spawn;

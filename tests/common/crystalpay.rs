@@ -246,6 +246,7 @@ pub fn configure(config: &mut Config, fake: &FakeCrystalPay) {
         api_url: fake.url(),
         webhook_secret: Some(Secret::new(WEBHOOK_SECRET)),
         timeout: Duration::from_millis(500),
+        sweep: Default::default(),
     });
 }
 
