@@ -57,6 +57,8 @@ pub struct CrystalPaySweep {
     pub after: Duration,
     /// Pause between two sweep passes.
     pub every: Duration,
+    /// Invoices one pass re-checks at most (the next pass takes the next page).
+    pub per_pass: u32,
 }
 
 impl Default for CrystalPaySweep {
@@ -64,6 +66,7 @@ impl Default for CrystalPaySweep {
         CrystalPaySweep {
             after: Duration::from_secs(60 * u64::from(crate::crystalpay::create::LIFETIME_MINUTES)),
             every: Duration::from_secs(60),
+            per_pass: 100,
         }
     }
 }

@@ -6,7 +6,7 @@
 //! the order expiry leaves it alone. Without the sweep such an order stayed held for good.
 //!
 //! Run by the re-check worker ([`super::recheck`]) every `CrystalPaySweep::every`. One pass
-//! reads at most [`PAGE`] due invoices — live (`notpayed`, `processing`), no callback pending,
+//! reads at most `CrystalPaySweep::per_pass` (100) due invoices — live (`notpayed`, `processing`), no callback pending,
 //! created at least `CrystalPaySweep::after` ago — from the `crystalpay_invoices` projection,
 //! after a cursor kept between passes, so invoices CrystalPay still calls `notpayed` never
 //! stand in front of the others: the cursor goes round all of them, a page per pass.
@@ -27,8 +27,6 @@ use super::recheck::{self, Trigger};
 use crate::config::CrystalPaySweep;
 use crate::state::AppState;
 
-/// Invoices re-checked per pass at most (the next pass takes the next page).
-pub const PAGE: i64 = 100;
 /// `invoice/info` calls of one pass running at once.
 const CONCURRENCY: usize = 8;
 
@@ -85,7 +83,7 @@ impl Sweep {
             }
         };
         // A short page is the end of the round: the next pass starts from the oldest again.
-        self.cursor = if (due.len() as i64) < PAGE {
+        self.cursor = if due.len() < self.settings.per_pass.max(1) as usize {
             None
         } else {
             due.last().cloned()
@@ -133,7 +131,7 @@ impl Sweep {
         .bind(Utc::now() - after)
         .bind(after_time)
         .bind(after_id)
-        .bind(PAGE)
+        .bind(i64::from(self.settings.per_pass.max(1)))
         .fetch_all(&state.pool)
         .await?;
         rows.iter()
