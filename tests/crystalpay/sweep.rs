@@ -222,18 +222,22 @@ async fn a_pass_takes_a_page_and_the_next_passes_the_rest(pool: PgPool) {
         let invoice_id = invoice(&app, &order_id).await;
         invoices.push(invoice_id);
     }
-    // The oldest stays `notpayed` (asked every round, never in the way); the rest fail.
-    for invoice_id in &invoices[1..] {
+    // The two oldest stay `notpayed` — a whole page of them, asked every round yet never in
+    // the way of the others — and the rest fail.
+    for invoice_id in &invoices[2..] {
         fake.set_state(invoice_id, "failed");
     }
-    for invoice_id in &invoices[1..] {
+    for invoice_id in &invoices[2..] {
         wait_for_checks(&app, invoice_id, 1).await;
         assert_eq!(last_check(&app, invoice_id).await["state_after"], "expired");
     }
-    assert_eq!(
-        invoice_events(&app, &invoices[0], "CrystalPayInvoiceChecked").await,
-        0
-    );
+    for invoice_id in &invoices[..2] {
+        assert_eq!(
+            invoice_events(&app, invoice_id, "CrystalPayInvoiceChecked").await,
+            0
+        );
+        assert!(fake.info_calls_for(invoice_id) > 0);
+    }
     app.stop().await;
 }
 
