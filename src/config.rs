@@ -49,6 +49,10 @@ pub struct CrystalPayConfig {
     pub sweep: CrystalPaySweep,
 }
 
+/// How long a CrystalPay invoice stays payable (sent as its `lifetime`; the sweep's default
+/// `after`).
+pub const CRYSTALPAY_INVOICE_LIFETIME_MINUTES: u32 = 60;
+
 /// When the re-check worker looks at live invoices past their lifetime
 /// (`crystalpay::sweep`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +68,7 @@ pub struct CrystalPaySweep {
 impl Default for CrystalPaySweep {
     fn default() -> Self {
         CrystalPaySweep {
-            after: Duration::from_secs(60 * u64::from(crate::crystalpay::create::LIFETIME_MINUTES)),
+            after: Duration::from_secs(60 * u64::from(CRYSTALPAY_INVOICE_LIFETIME_MINUTES)),
             every: Duration::from_secs(60),
             per_pass: 100,
         }
