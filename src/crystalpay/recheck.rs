@@ -5,9 +5,10 @@
 //! check after it (the inline `crystalpay_invoices` projection lists them). The worker looks
 //! at start — a callback answered just before a crash is finished here — after every recorded
 //! callback (`AppState::gateway_work`), and every [`TICK`] for re-checks whose `invoice/info`
-//! call failed (each waits a growing pause before its next try). The same worker also runs
-//! the lifetime sweep ([`super::sweep`]) every `CrystalPaySweep::every`: live invoices past
-//! their lifetime that no callback brought back are re-checked the same way.
+//! call failed (each waits a growing pause before its next try). Next to it the worker runs
+//! the lifetime sweep ([`super::sweep`], its own task, so a pass stuck on a slow CrystalPay
+//! never delays a callback's re-check): live invoices past their lifetime that no callback
+//! brought back are re-checked through the same [`check_as`] and [`ApplyCheck`].
 //!
 //! `payed` pays the order in one atomic append with the check (`orders::payment::pay`: double
 //! entry through `gateway:crystalpay:clearing`, the hold posted, cashback accrued); an ending
@@ -36,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::{CrystalPayApi, InvoiceInfo};
 use super::invoice::{self, Invoice};
-use super::sweep::Sweep;
+use super::sweep;
 use super::transitions;
 use crate::command::{self, Command, CommandError};
 use crate::orders::payment::{self, ReceivedPayment};
@@ -57,20 +58,16 @@ pub fn spawn(tasks: &mut JoinSet<()>, state: AppState, shutdown: CancellationTok
     if state.config.crystalpay.is_none() {
         return;
     }
+    tasks.spawn(sweep::run(state.clone(), shutdown.clone()));
     tasks.spawn(async move {
         let mut backoff: HashMap<String, (Duration, Instant)> = HashMap::new();
-        let mut sweep = Sweep::new(&state);
         loop {
             if let Err(error) = round(&state, &mut backoff, &shutdown).await {
                 tracing::warn!(%error, "CrystalPay re-check round failed; retrying next tick");
             }
-            if sweep.is_due() {
-                sweep.pass(&state, &shutdown).await;
-            }
-            let wake = sweep.next_at().min(Instant::now() + TICK);
             tokio::select! {
                 _ = state.gateway_work.notified() => {}
-                _ = tokio::time::sleep_until(wake) => {}
+                _ = tokio::time::sleep(TICK) => {}
                 _ = shutdown.cancelled() => return,
             }
         }

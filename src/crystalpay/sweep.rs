@@ -5,10 +5,12 @@
 //! mode sends none at all), and a live invoice holds its order — no other gateway takes it and
 //! the order expiry leaves it alone. Without the sweep such an order stayed held for good.
 //!
-//! Run by the re-check worker ([`super::recheck`]) every `CrystalPaySweep::every`. One pass
-//! reads at most `CrystalPaySweep::per_pass` (100) due invoices — live (`notpayed`, `processing`), no callback pending,
-//! created at least `CrystalPaySweep::after` ago — from the `crystalpay_invoices` projection,
-//! after a cursor kept between passes, so invoices CrystalPay still calls `notpayed` never
+//! Started with the re-check worker ([`super::recheck::spawn`]) as a task of its own — a pass
+//! waiting on a slow CrystalPay never delays a callback's re-check — at start, then every
+//! `CrystalPaySweep::every`. One pass reads at most `CrystalPaySweep::per_pass` (100) due
+//! invoices — live (`notpayed`, `processing`), no callback pending, created at least
+//! `CrystalPaySweep::after` ago — from the `crystalpay_invoices` projection, after a cursor
+//! kept between passes, so invoices CrystalPay still calls `notpayed` never
 //! stand in front of the others: the cursor goes round all of them, a page per pass.
 //!
 //! Nothing is decided here: each invoice goes through `recheck::check_as` with
@@ -20,7 +22,6 @@
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use sqlx::Row;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::recheck::{self, Trigger};
@@ -30,10 +31,31 @@ use crate::state::AppState;
 /// `invoice/info` calls of one pass running at once.
 const CONCURRENCY: usize = 8;
 
-/// The sweep's schedule and where the last pass stopped.
+/// The sweep's loop: a pass at start (invoices left over from before a restart), then one
+/// every `CrystalPaySweep::every`. Shutdown cancels a pass in flight: an append not committed
+/// is rolled back, and the next start asks again.
+pub async fn run(state: AppState, shutdown: CancellationToken) {
+    let mut sweep = Sweep::new(&state);
+    loop {
+        tokio::select! {
+            report = sweep.pass(&state) => {
+                if report.failed > 0 {
+                    tracing::info!(checked = report.checked, failed = report.failed,
+                        "CrystalPay lifetime sweep pass done with failures");
+                }
+            }
+            _ = shutdown.cancelled() => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(sweep.settings.every) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// The sweep's settings and where the last pass stopped.
 pub struct Sweep {
     settings: CrystalPaySweep,
-    next_at: Instant,
     cursor: Option<(DateTime<Utc>, String)>,
 }
 
@@ -47,7 +69,6 @@ pub struct PassReport {
 }
 
 impl Sweep {
-    /// Due at once: invoices left over from before a restart are looked at right away.
     pub fn new(state: &AppState) -> Sweep {
         let settings = state
             .config
@@ -57,23 +78,13 @@ impl Sweep {
             .unwrap_or_default();
         Sweep {
             settings,
-            next_at: Instant::now(),
             cursor: None,
         }
     }
 
-    pub fn is_due(&self) -> bool {
-        self.next_at <= Instant::now()
-    }
-
-    pub fn next_at(&self) -> Instant {
-        self.next_at
-    }
-
-    /// One pass, then schedules the next. Errors are logged, never returned: the worker's
-    /// callback re-checks go on whatever happens here.
-    pub async fn pass(&mut self, state: &AppState, shutdown: &CancellationToken) -> PassReport {
-        self.next_at = Instant::now() + self.settings.every;
+    /// One pass over the next page. Errors are logged, never returned: one invoice's failure
+    /// is passed over, and the next pass goes on.
+    pub async fn pass(&mut self, state: &AppState) -> PassReport {
         let mut report = PassReport::default();
         let due = match self.due(state).await {
             Ok(due) => due,
@@ -88,9 +99,6 @@ impl Sweep {
         } else {
             due.last().cloned()
         };
-        if shutdown.is_cancelled() {
-            return report;
-        }
         let results: Vec<(String, anyhow::Result<()>)> = futures::stream::iter(due)
             .map(|(_, invoice_id)| async move {
                 let result = recheck::check_as(state, &invoice_id, Trigger::LifetimeSweep).await;
