@@ -95,6 +95,7 @@ async fn measure(url: &str) -> anyhow::Result<String> {
             api_url: fake_url.clone(),
             webhook_secret: None,
             timeout: Duration::from_secs(10),
+            sweep: Default::default(),
         });
     })
     .await?;

@@ -42,6 +42,37 @@ pub struct CrystalPayConfig {
     pub webhook_secret: Option<Secret>,
     /// Longest one call to the CrystalPay API may take (`LEDGER_CRYSTALPAY_TIMEOUT_MS`).
     pub timeout: Duration,
+    /// The lifetime sweep: how long after its creation a live invoice without a callback is
+    /// re-checked with `invoice/info`, and how often the sweep runs. Not settings: the
+    /// invoice's own lifetime and a minute by default ([`CrystalPaySweep::default`]); tests
+    /// shorten them.
+    pub sweep: CrystalPaySweep,
+}
+
+/// How long a CrystalPay invoice stays payable (sent as its `lifetime`; the sweep's default
+/// `after`).
+pub const CRYSTALPAY_INVOICE_LIFETIME_MINUTES: u32 = 60;
+
+/// When the re-check worker looks at live invoices past their lifetime
+/// (`crystalpay::sweep`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CrystalPaySweep {
+    /// A live invoice this old is due for a re-check.
+    pub after: Duration,
+    /// Pause between two sweep passes.
+    pub every: Duration,
+    /// Invoices one pass re-checks at most (the next pass takes the next page).
+    pub per_pass: u32,
+}
+
+impl Default for CrystalPaySweep {
+    fn default() -> Self {
+        CrystalPaySweep {
+            after: Duration::from_secs(60 * u64::from(CRYSTALPAY_INVOICE_LIFETIME_MINUTES)),
+            every: Duration::from_secs(60),
+            per_pass: 100,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -296,6 +327,7 @@ fn crystalpay_credentials(sources: &Sources, timeout: Duration) -> Option<Crysta
             .non_empty("LEDGER_CRYSTALPAY_WEBHOOK_SECRET")
             .map(Secret::new),
         timeout,
+        sweep: CrystalPaySweep::default(),
     })
 }
 

@@ -39,8 +39,8 @@ use crate::orders::state::{self as order_state, OrderState};
 use crate::rejection::Rejection;
 use crate::state::AppState;
 
-/// How long a CrystalPay invoice stays payable.
-pub const LIFETIME_MINUTES: u32 = 60;
+/// How long a CrystalPay invoice stays payable (the lifetime sweep's default too).
+pub const LIFETIME_MINUTES: u32 = crate::config::CRYSTALPAY_INVOICE_LIFETIME_MINUTES;
 /// How long a request waits while another one creates the same order's invoice.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(25);

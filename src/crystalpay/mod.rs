@@ -11,6 +11,8 @@
 //! - [`client`]: the calls we make (time-outs, bounded retries, CrystalPay's error text).
 //! - [`invoice`]: an invoice folded from its stream; [`transitions`]: the state machine.
 //! - [`links`]: `redirect_url` (Mini App direct link or our return page), `startapp` payloads.
+//! - [`sweep`]: the lifetime sweep, run by the re-check worker: live invoices past their
+//!   lifetime that no callback brought back are re-checked with `invoice/info`.
 //! - [`return_page`]: `GET /pay/return`; [`emulation`]: the test-mode expiry; [`metrics`]: the
 //!   re-check backlog for `/metrics`.
 
@@ -25,6 +27,7 @@ pub mod recheck;
 pub mod return_page;
 pub mod routes;
 pub mod signature;
+pub mod sweep;
 pub mod transitions;
 
 pub use recheck::spawn;

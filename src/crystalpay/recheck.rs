@@ -5,7 +5,10 @@
 //! check after it (the inline `crystalpay_invoices` projection lists them). The worker looks
 //! at start — a callback answered just before a crash is finished here — after every recorded
 //! callback (`AppState::gateway_work`), and every [`TICK`] for re-checks whose `invoice/info`
-//! call failed (each waits a growing pause before its next try).
+//! call failed (each waits a growing pause before its next try). Next to it the worker runs
+//! the lifetime sweep ([`super::sweep`], its own task, so a pass stuck on a slow CrystalPay
+//! never delays a callback's re-check): live invoices past their lifetime that no callback
+//! brought back are re-checked through the same [`check_as`] and [`ApplyCheck`].
 //!
 //! `payed` pays the order in one atomic append with the check (`orders::payment::pay`: double
 //! entry through `gateway:crystalpay:clearing`, the hold posted, cashback accrued); an ending
@@ -34,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::{CrystalPayApi, InvoiceInfo};
 use super::invoice::{self, Invoice};
+use super::sweep;
 use super::transitions;
 use crate::command::{self, Command, CommandError};
 use crate::orders::payment::{self, ReceivedPayment};
@@ -54,6 +58,7 @@ pub fn spawn(tasks: &mut JoinSet<()>, state: AppState, shutdown: CancellationTok
     if state.config.crystalpay.is_none() {
         return;
     }
+    tasks.spawn(sweep::run(state.clone(), shutdown.clone()));
     tasks.spawn(async move {
         let mut backoff: HashMap<String, (Duration, Instant)> = HashMap::new();
         loop {
@@ -130,25 +135,40 @@ async fn round(
 
 /// Re-checks one invoice now, if a callback is waiting for it.
 pub async fn check(state: &AppState, invoice_id: &str) -> anyhow::Result<()> {
+    check_as(state, invoice_id, Trigger::Callback).await
+}
+
+/// Re-checks one invoice now if `trigger` still applies to it: a callback is waiting for it,
+/// or (for the sweep) it is live with no callback waiting.
+pub async fn check_as(state: &AppState, invoice_id: &str, trigger: Trigger) -> anyhow::Result<()> {
     let api = CrystalPayApi::of(state).ok_or_else(|| anyhow::anyhow!("CrystalPay is closed"))?;
     let mut connection = state.pool.acquire().await?;
     let known = invoice::load(state, &mut connection, invoice_id)
         .await
         .map_err(|error| anyhow::anyhow!("{error:?}"))?;
     drop(connection);
-    if known.is_none_or(|invoice| invoice.pending.is_none()) {
+    let wanted = known.is_some_and(|invoice| match trigger {
+        Trigger::Callback => invoice.pending.is_some(),
+        Trigger::LifetimeSweep => invoice.pending.is_none() && invoice.is_live(),
+    });
+    if !wanted {
         return Ok(());
     }
     let info = api.info(invoice_id).await?;
     if info.id != invoice_id {
         anyhow::bail!("invoice/info answered about invoice {:?}", info.id);
     }
-    let metadata = EventMetadata::new(Source::Crystalpay, "crystalpay:invoice/info");
+    let operation = match trigger {
+        Trigger::Callback => "crystalpay:invoice/info",
+        Trigger::LifetimeSweep => "crystalpay:lifetime-sweep",
+    };
+    let metadata = EventMetadata::new(Source::Crystalpay, operation);
     command::execute(
         state,
         &ApplyCheck {
             info: &info,
             metadata: &metadata,
+            trigger,
         },
     )
     .await?;
@@ -156,10 +176,24 @@ pub async fn check(state: &AppState, invoice_id: &str) -> anyhow::Result<()> {
 }
 
 /// Applies CrystalPay's answer to the invoice with a pending re-check (nothing if none is
-/// pending any more: a twin worker got there first).
+/// pending any more: a twin worker got there first), or, for the lifetime sweep, to a live
+/// invoice with no callback pending.
 pub struct ApplyCheck<'a> {
     pub info: &'a InvoiceInfo,
     pub metadata: &'a EventMetadata,
+    pub trigger: Trigger,
+}
+
+/// What asked for a re-check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// A recorded callback (or the test-mode expiry) is pending.
+    Callback,
+    /// The lifetime sweep: the invoice is past its lifetime and no callback is pending. Only a
+    /// step forward is recorded — an unchanged state or an anomaly records nothing, so a pass
+    /// over an invoice CrystalPay still calls `notpayed` leaves no trace and the next pass asks
+    /// again.
+    LifetimeSweep,
 }
 
 /// What an applied state's idempotency fingerprint covers.
@@ -181,13 +215,33 @@ impl Command for ApplyCheck<'_> {
         let Some(invoice) = invoice::load(state, connection, &info.id).await? else {
             return Ok(());
         };
-        let Some(pending) = &invoice.pending else {
-            return Ok(());
+        let claimed_state = match (self.trigger, &invoice.pending) {
+            (Trigger::Callback, Some(pending)) => pending.claimed_state.clone(),
+            // A callback arrived meanwhile: its own re-check will read CrystalPay's state.
+            (Trigger::Callback, None) | (Trigger::LifetimeSweep, Some(_)) => return Ok(()),
+            // No callback claimed anything.
+            (Trigger::LifetimeSweep, None) if invoice.is_live() => String::new(),
+            (Trigger::LifetimeSweep, None) => return Ok(()),
         };
-        let lifetime_over = invoice.created.expires_at <= Utc::now();
-        let emulated = pending.signature == CallbackSignature::TestExpiry;
+        // The sweep only picks invoices past their lifetime.
+        let lifetime_over =
+            self.trigger == Trigger::LifetimeSweep || invoice.created.expires_at <= Utc::now();
+        let emulated = invoice
+            .pending
+            .as_ref()
+            .is_some_and(|pending| pending.signature == CallbackSignature::TestExpiry);
         let reported = transitions::reported(&info.state, lifetime_over, emulated);
         let decision = transitions::decide(invoice.state, &info.state, reported);
+        if self.trigger == Trigger::LifetimeSweep
+            && decision.outcome != CrystalPayCheckOutcome::Applied
+        {
+            if decision.outcome == CrystalPayCheckOutcome::Anomaly {
+                tracing::warn!(invoice_id = invoice.id(), reported = %info.state,
+                    current = invoice.state.as_str(),
+                    "CrystalPay anomaly seen by the lifetime sweep; nothing recorded");
+            }
+            return Ok(());
+        }
         let mut request = AppendRequest::new(self.metadata.clone())
             .expect(&invoice.stream(), ExpectedVersion::Exact(invoice.version));
         let mut outcome = decision.outcome;
@@ -244,7 +298,7 @@ impl Command for ApplyCheck<'_> {
             CrystalPayInvoiceChecked {
                 invoice_id: invoice.id().to_owned(),
                 order_id: invoice.created.order_id.clone(),
-                claimed_state: pending.claimed_state.clone(),
+                claimed_state,
                 reported_state: info.state.clone(),
                 state_before: invoice.state,
                 state_after: decision.after,

@@ -1,9 +1,10 @@
 //! Expiring unpaid orders after `LEDGER_ORDER_TTL_HOURS` (→ `cancelled`, holds voided).
 //!
 //! Candidates come from the projection: orders awaiting payment, past their time, and not held
-//! by a gateway transaction (`orders_view.active_payment`). The decision is the ordinary cancel
-//! command on the order's own stream, so an order that got a gateway transaction or a payment
-//! since the projection was read is left alone. A sweep pages through every due order with a
+//! by a gateway transaction (`orders_view.active_payment`; a CrystalPay invoice past its
+//! lifetime is released by `crystalpay::sweep`, after which its order is a candidate too). The
+//! decision is the ordinary cancel command on the order's own stream, so an order that got a
+//! gateway transaction or a payment since the projection was read is left alone. A sweep pages through every due order with a
 //! cursor, so orders it must skip never stand in front of the ones it may cancel, and one
 //! order's failure is logged and passed over rather than stopping the sweep.
 

@@ -4,7 +4,7 @@
 //! can be told to fail, refuse or stall. Also what a test needs to act as CrystalPay towards our
 //! server: callbacks with the native signature or the raw-body HMAC.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -63,6 +63,8 @@ struct Inner {
     next_id: u64,
     /// Every `invoice/info` answers 503 while set.
     info_down: bool,
+    /// `invoice/info` about these invoices answers 503.
+    info_down_for: HashSet<String>,
 }
 
 /// The fake CrystalPay; stops when the last handle is dropped.
@@ -114,6 +116,24 @@ impl FakeCrystalPay {
 
     pub fn set_info_down(&self, down: bool) {
         self.inner.lock().unwrap().info_down = down;
+    }
+
+    /// `invoice/info` about this one invoice answers 503 while `down` (others answer).
+    pub fn set_info_down_for(&self, invoice_id: &str, down: bool) {
+        let mut inner = self.inner.lock().unwrap();
+        if down {
+            inner.info_down_for.insert(invoice_id.to_owned());
+        } else {
+            inner.info_down_for.remove(invoice_id);
+        }
+    }
+
+    /// `invoice/info` calls about this invoice so far.
+    pub fn info_calls_for(&self, invoice_id: &str) -> usize {
+        self.calls("info")
+            .iter()
+            .filter(|call| call.body["id"] == invoice_id)
+            .count()
     }
 
     /// CrystalPay's view of the invoice changes (the buyer paid, it failed, ...).
@@ -216,6 +236,12 @@ async fn handle(
                 );
             }
             let id = body["id"].as_str().unwrap_or_default();
+            if inner.info_down_for.contains(id) {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({"error": true, "errors": ["maintenance"]})),
+                );
+            }
             match inner.invoices.get(id) {
                 None => (
                     StatusCode::OK,
@@ -246,6 +272,7 @@ pub fn configure(config: &mut Config, fake: &FakeCrystalPay) {
         api_url: fake.url(),
         webhook_secret: Some(Secret::new(WEBHOOK_SECRET)),
         timeout: Duration::from_millis(500),
+        sweep: Default::default(),
     });
 }
 

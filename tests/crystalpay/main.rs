@@ -12,3 +12,4 @@ mod callbacks;
 mod invoices;
 mod properties;
 mod states;
+mod sweep;
