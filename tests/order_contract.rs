@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
+use common::local_server::{serve, ServerTask};
 use common::{spawn_app, spawn_app_with, TestApp, ADMIN_TOKEN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -212,7 +213,7 @@ struct RateSource {
     up: Arc<Mutex<bool>>,
 }
 
-async fn start_rate_source(source: RateSource) -> String {
+async fn start_rate_source(source: RateSource) -> (String, ServerTask) {
     async fn rates(State(source): State<RateSource>) -> (StatusCode, String) {
         if *source.up.lock().unwrap() {
             let body =
@@ -222,18 +223,16 @@ async fn start_rate_source(source: RateSource) -> String {
             (StatusCode::SERVICE_UNAVAILABLE, "down".into())
         }
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
     let router = Router::new().route("/rates", get(rates)).with_state(source);
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    format!("http://{address}/rates")
+    let (address, task) = serve(router).await;
+    (format!("http://{address}/rates"), task)
 }
 
 #[sqlx::test]
 async fn a_repeated_dollar_order_is_answered_while_the_rate_source_is_down(pool: PgPool) {
     let source = RateSource::default();
     *source.up.lock().unwrap() = true;
-    let url = start_rate_source(source.clone()).await;
+    let (url, _rate_source) = start_rate_source(source.clone()).await;
     let body = json!({"external_id": "USD-1", "currency": "USD", "items": items("10.00")});
 
     let first_app = spawn_app_with(pool.clone(), |config| config.fx_rates_url = url.clone()).await;

@@ -16,6 +16,7 @@ use axum::response::IntoResponse;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use super::local_server::{serve, ServerTask};
 use super::{Answer, TestApp};
 use ledger::config::{Config, CrystalPayConfig, Secret};
 use ledger::crystalpay::signature::{native_signature, raw_body_signature};
@@ -72,30 +73,18 @@ struct Inner {
 pub struct FakeCrystalPay {
     pub address: SocketAddr,
     inner: Arc<Mutex<Inner>>,
-    task: Arc<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for FakeCrystalPay {
-    fn drop(&mut self) {
-        if Arc::strong_count(&self.task) == 1 {
-            self.task.abort();
-        }
-    }
+    _task: ServerTask,
 }
 
 impl FakeCrystalPay {
     pub async fn start() -> FakeCrystalPay {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let router = Router::new().fallback(handle).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router).await.unwrap();
-        });
+        let (address, task) = serve(router).await;
         FakeCrystalPay {
             address,
             inner,
-            task: Arc::new(task),
+            _task: task,
         }
     }
 

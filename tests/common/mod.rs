@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod crystalpay;
+pub mod local_server;
 pub mod onec;
 pub mod payme_caller;
 pub mod private_cluster;

@@ -15,6 +15,7 @@ use axum::response::IntoResponse;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use super::local_server::{serve, ServerTask};
 use super::{answer, Answer, TestApp};
 use ledger::config::{Config, Secret};
 use ledger::telegram::init_data;
@@ -40,35 +41,23 @@ struct Inner {
     next_message_id: i64,
 }
 
-/// The fake Bot API; stops when dropped (its task is aborted).
+/// The fake Bot API; stops when the last handle is dropped.
 #[derive(Clone)]
 pub struct FakeBotApi {
     pub address: SocketAddr,
     inner: Arc<Mutex<Inner>>,
-    task: Arc<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for FakeBotApi {
-    fn drop(&mut self) {
-        if Arc::strong_count(&self.task) == 1 {
-            self.task.abort();
-        }
-    }
+    _task: ServerTask,
 }
 
 impl FakeBotApi {
     pub async fn start() -> FakeBotApi {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let router = Router::new().fallback(handle).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router).await.unwrap();
-        });
+        let (address, task) = serve(router).await;
         FakeBotApi {
             address,
             inner,
-            task: Arc::new(task),
+            _task: task,
         }
     }
 

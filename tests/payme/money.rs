@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
+use crate::common::local_server::{serve, ServerTask};
 use crate::common::payme_caller::{now_ms, payme_id, PaymeCaller};
 use crate::support::{
     assert_trial_balance, cashback, event_types, payme_app, payme_app_with, place_order,
@@ -191,7 +192,7 @@ fn cbu_rates(usd: &str, eur: &str) -> String {
     .to_string()
 }
 
-async fn start_rate_source(source: RateSource) -> SocketAddr {
+async fn start_rate_source(source: RateSource) -> (SocketAddr, ServerTask) {
     async fn rates(
         State(source): State<RateSource>,
     ) -> ([(&'static str, &'static str); 1], String) {
@@ -199,13 +200,10 @@ async fn start_rate_source(source: RateSource) -> SocketAddr {
         let body = source.body.lock().unwrap().clone();
         ([("content-type", "application/json")], body)
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
     let router = Router::new()
         .route("/uz/arkhiv-kursov-valyut/json/", get(rates))
         .with_state(source);
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    address
+    serve(router).await
 }
 
 fn fiscal_item(sku: &str, qty: u32, price: &str) -> Value {
@@ -217,7 +215,7 @@ fn fiscal_item(sku: &str, qty: u32, price: &str) -> Value {
 async fn orders_priced_in_dollars_or_euros_are_paid_in_sum_at_the_stored_cbu_rate(pool: PgPool) {
     let source = RateSource::default();
     *source.body.lock().unwrap() = cbu_rates("12650.45", "13420.10");
-    let address = start_rate_source(source.clone()).await;
+    let (address, _rate_source) = start_rate_source(source.clone()).await;
     let (app, payme) = payme_app_with(pool, |config| {
         config.fx_rates_url = format!("http://{address}/uz/arkhiv-kursov-valyut/json/");
     })
