@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgPool, Row};
 
+use crate::read_models;
+
 /// Lag counts stop here: beyond it the exact number matters less than the alarm.
 pub const LAG_COUNT_CAP: i64 = 1_000_000;
 
@@ -15,9 +17,9 @@ pub struct ProjectionStatus {
     pub checkpoint_tx_id: i64,
     pub checkpoint_position: i64,
     pub events_applied: i64,
-    /// Committed events not yet consumed (capped at 1,000,000).
+    /// Committed events of the projection's streams not yet applied (capped at 1,000,000).
     pub lag_events: i64,
-    /// Age of the oldest event not yet consumed (0 when caught up).
+    /// Age of the oldest event of its streams not yet applied (0 when caught up).
     pub lag_seconds: f64,
     pub updated_at: DateTime<Utc>,
     pub runner: Option<String>,
@@ -38,7 +40,10 @@ pub async fn projection_statuses(pool: &PgPool) -> Result<Vec<ProjectionStatus>,
     for row in rows {
         let checkpoint_tx_id: i64 = row.try_get("last_tx_id")?;
         let checkpoint_position: i64 = row.try_get("last_position")?;
-        let (lag_events, lag_seconds) = lag(pool, checkpoint_tx_id, checkpoint_position).await?;
+        let name: String = row.try_get("projection")?;
+        let streams = read_models::by_name(&name).map(|projector| projector.stream_types());
+        let checkpoint = (checkpoint_tx_id, checkpoint_position);
+        let (lag_events, lag_seconds) = lag(pool, checkpoint, streams).await?;
         let last_error: Option<String> = row.try_get("last_error")?;
         let state = match (&last_error, lag_events) {
             (Some(_), _) => "failing",
@@ -46,7 +51,7 @@ pub async fn projection_statuses(pool: &PgPool) -> Result<Vec<ProjectionStatus>,
             (None, _) => "catching_up",
         };
         statuses.push(ProjectionStatus {
-            name: row.try_get("projection")?,
+            name,
             position: row.try_get("max_applied_position")?,
             checkpoint_tx_id,
             checkpoint_position,
@@ -62,18 +67,32 @@ pub async fn projection_statuses(pool: &PgPool) -> Result<Vec<ProjectionStatus>,
     Ok(statuses)
 }
 
-async fn lag(pool: &PgPool, tx_id: i64, position: i64) -> Result<(i64, f64), sqlx::Error> {
+/// What is left to apply after a checkpoint: only events of the projection's own streams
+/// count (when it is known), since a runner with nothing of its own to apply moves its cursor
+/// without writing its checkpoint every time — other streams' events behind the stored
+/// checkpoint are not lag.
+async fn lag(
+    pool: &PgPool,
+    (tx_id, position): (i64, i64),
+    stream_types: Option<&[&str]>,
+) -> Result<(i64, f64), sqlx::Error> {
+    let patterns: Option<Vec<String>> =
+        stream_types.map(|types| types.iter().map(|kind| format!("{kind}-%")).collect());
     let row = sqlx::query(
         "SELECT \
            (SELECT count(*) FROM (SELECT 1 FROM events \
-              WHERE (tx_id, global_position) > ($1::text::xid8, $2) LIMIT $3) pending) AS lag_events, \
+              WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
+                AND ($4::text[] IS NULL OR stream_id LIKE ANY($4::text[])) LIMIT $3) pending) \
+             AS lag_events, \
            (SELECT extract(epoch FROM now() - recorded_at)::float8 FROM events \
               WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
+                AND ($4::text[] IS NULL OR stream_id LIKE ANY($4::text[])) \
               ORDER BY tx_id, global_position LIMIT 1) AS lag_seconds",
     )
     .bind(tx_id.to_string())
     .bind(position)
     .bind(LAG_COUNT_CAP)
+    .bind(patterns)
     .fetch_one(pool)
     .await?;
     let seconds: Option<f64> = row.try_get("lag_seconds")?;
