@@ -133,6 +133,37 @@ impl TestApp {
         answer(request.send().await.expect("request sent")).await
     }
 
+    /// The log's head position (0 when empty).
+    pub async fn head_position(&self) -> i64 {
+        sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Events of one type in the log.
+    pub async fn count_events(&self, event_type: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = $1")
+            .bind(event_type)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// The order as the shop reads it, once the orders projection has caught up with the
+    /// log's head.
+    pub async fn order_at_head(&self, order_id: &str) -> Value {
+        let head = self.head_position().await;
+        let answer = self
+            .get(
+                &format!("/api/orders/{order_id}?min_position={head}"),
+                Some(ADMIN_TOKEN),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+        answer.body
+    }
+
     pub async fn stop(self) {
         self.server.stop().await.expect("graceful stop");
     }

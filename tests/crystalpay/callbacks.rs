@@ -10,8 +10,8 @@ use sqlx::PgPool;
 use crate::common::crystalpay::{callback_body, SALT};
 use crate::common::ADMIN_TOKEN;
 use crate::support::{
-    app_against, count_events, crystalpay_app, crystalpay_payment, invoice, invoice_events,
-    last_check, order, order_view, wait_for_checks,
+    app_against, crystalpay_app, crystalpay_payment, invoice, invoice_events, last_check, order,
+    order_view, wait_for_checks,
 };
 
 /// Every currency's postings over the whole log sum to zero.
@@ -47,7 +47,7 @@ async fn a_paid_invoice_pays_the_order_once_with_cashback(pool: PgPool) {
     let view = order_view(&app, &order_id).await;
     assert_eq!(view["status"], "paid");
     assert_eq!(crystalpay_payment(&view)["state"], "payed");
-    assert_eq!(count_events(&app, "OrderPaid").await, 1);
+    assert_eq!(app.count_events("OrderPaid").await, 1);
     let paid: serde_json::Value =
         sqlx::query_scalar("SELECT payload FROM events WHERE event_type = 'OrderPaid'")
             .fetch_one(&app.pool)
@@ -130,7 +130,7 @@ async fn a_callback_claiming_payed_is_not_believed_over_invoice_info(pool: PgPoo
     let view = order_view(&app, &order_id).await;
     assert_eq!(view["status"], "awaiting_payment");
     assert_eq!(crystalpay_payment(&view)["state"], "notpayed");
-    assert_eq!(count_events(&app, "OrderPaid").await, 0);
+    assert_eq!(app.count_events("OrderPaid").await, 0);
 
     // The real payment later is still applied.
     fake.set_state(&invoice_id, "payed");
@@ -156,8 +156,8 @@ async fn the_same_callback_ten_times_at_once_pays_once(pool: PgPool) {
         invoice_events(&app, &invoice_id, "CrystalPayCallbackReceived").await,
         1
     );
-    assert_eq!(count_events(&app, "OrderPaid").await, 1);
-    assert_eq!(count_events(&app, "CashbackAccrued").await, 1);
+    assert_eq!(app.count_events("OrderPaid").await, 1);
+    assert_eq!(app.count_events("CashbackAccrued").await, 1);
     assert_eq!(order_view(&app, &order_id).await["status"], "paid");
     app.stop().await;
 }
@@ -180,7 +180,7 @@ async fn a_wrong_amount_flags_the_order_and_never_pays_it(pool: PgPool) {
     assert_eq!(view["status"], "awaiting_payment");
     assert_eq!(view["flags"], json!(["wrong_amount"]));
     assert_eq!(crystalpay_payment(&view)["state"], "wrongamount");
-    assert_eq!(count_events(&app, "OrderPaid").await, 0);
+    assert_eq!(app.count_events("OrderPaid").await, 0);
     app.stop().await;
 }
 
@@ -209,7 +209,7 @@ async fn a_late_processing_after_payed_changes_nothing(pool: PgPool) {
     let view = order_view(&app, &order_id).await;
     assert_eq!(view["status"], "paid");
     assert_eq!(crystalpay_payment(&view)["state"], "payed");
-    assert_eq!(count_events(&app, "OrderPaid").await, 1);
+    assert_eq!(app.count_events("OrderPaid").await, 1);
     app.stop().await;
 }
 
@@ -276,6 +276,6 @@ async fn a_crash_after_answering_the_callback_loses_nothing(pool: PgPool) {
     let restarted = app_against(pool, &fake, |_| {}).await;
     wait_for_checks(&restarted, &invoice_id, 1).await;
     assert_eq!(order_view(&restarted, &order_id).await["status"], "paid");
-    assert_eq!(count_events(&restarted, "OrderPaid").await, 1);
+    assert_eq!(restarted.count_events("OrderPaid").await, 1);
     restarted.stop().await;
 }

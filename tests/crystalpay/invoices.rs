@@ -9,8 +9,8 @@ use crate::common::crystalpay::{Scripted, SECRET};
 use crate::common::telegram::{configure as open_telegram, FakeBotApi};
 use crate::common::{spawn_app, ADMIN_TOKEN};
 use crate::support::{
-    ask_invoice, count_events, crystalpay_app, crystalpay_app_with, crystalpay_payment, order,
-    order_view, APP, BOT,
+    ask_invoice, crystalpay_app, crystalpay_app_with, crystalpay_payment, order, order_view, APP,
+    BOT,
 };
 
 #[sqlx::test]
@@ -75,7 +75,7 @@ async fn concurrent_asks_for_one_order_make_one_invoice(pool: PgPool) {
         .collect();
     assert_eq!(ids.len(), 1, "every ask got the same invoice: {ids:?}");
     assert_eq!(fake.calls("create").len(), 1);
-    assert_eq!(count_events(&app, "CrystalPayInvoiceCreated").await, 1);
+    assert_eq!(app.count_events("CrystalPayInvoiceCreated").await, 1);
     app.stop().await;
 }
 
@@ -126,7 +126,7 @@ async fn guest_orders_are_invoiced_and_a_session_acts_only_on_its_own_orders(poo
     let mine = ask_invoice(&app, &session, own_id, "telegram").await;
     assert_eq!(mine.status, StatusCode::CREATED, "{:?}", mine.body);
     // What the Mini App asks when the buyer comes back through the `startapp` link.
-    let head = crate::support::head_position(&app).await;
+    let head = app.head_position().await;
     let status = app
         .get(
             &format!("/api/me/orders/{own_id}/payment-status?min_position={head}"),
@@ -211,8 +211,8 @@ async fn a_refused_create_answers_crystalpays_own_text_and_records_nothing(pool:
         "no secret in errors"
     );
     assert_eq!(fake.calls("create").len(), 1, "a refusal is not retried");
-    assert_eq!(count_events(&app, "CrystalPayInvoiceCreated").await, 0);
-    assert_eq!(count_events(&app, "OrderPaymentStarted").await, 0);
+    assert_eq!(app.count_events("CrystalPayInvoiceCreated").await, 0);
+    assert_eq!(app.count_events("OrderPaymentStarted").await, 0);
     app.stop().await;
 }
 
@@ -246,14 +246,14 @@ async fn crystalpay_down_or_slow_gives_a_clear_error_and_no_duplicate_invoice(po
         4,
         "a create that timed out is not sent again (CrystalPay may have made it)"
     );
-    assert_eq!(count_events(&app, "CrystalPayInvoiceCreated").await, 0);
+    assert_eq!(app.count_events("CrystalPayInvoiceCreated").await, 0);
 
     let made = ask_invoice(&app, ADMIN_TOKEN, &order_id, "web").await;
     assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
     let again = ask_invoice(&app, ADMIN_TOKEN, &order_id, "web").await;
     assert_eq!(again.body["invoice_id"], made.body["invoice_id"]);
     assert_eq!(fake.calls("create").len(), 5);
-    assert_eq!(count_events(&app, "CrystalPayInvoiceCreated").await, 1);
+    assert_eq!(app.count_events("CrystalPayInvoiceCreated").await, 1);
     let view = order_view(&app, &order_id).await;
     assert_eq!(view["payments"].as_array().unwrap().len(), 1);
     app.stop().await;

@@ -83,24 +83,9 @@ pub async fn invoice(app: &TestApp, order_id: &str) -> String {
     answer.body["invoice_id"].as_str().unwrap().to_owned()
 }
 
-pub async fn head_position(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
-}
-
-/// The order as the shop reads it, once the projection has caught up with the log's head.
+/// The order as the shop reads it, once the projection has caught up (`order_at_head`).
 pub async fn order_view(app: &TestApp, order_id: &str) -> Value {
-    let head = head_position(app).await;
-    let answer = app
-        .get(
-            &format!("/api/orders/{order_id}?min_position={head}"),
-            Some(ADMIN_TOKEN),
-        )
-        .await;
-    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
-    answer.body
+    app.order_at_head(order_id).await
 }
 
 /// The order's CrystalPay entry in `payments`.
@@ -118,14 +103,6 @@ pub fn crystalpay_payment(order: &Value) -> Value {
 pub async fn invoice_events(app: &TestApp, invoice_id: &str, event_type: &str) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_id = $1 AND event_type = $2")
         .bind(format!("crystalpay_invoice-{invoice_id}"))
-        .bind(event_type)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
-}
-
-pub async fn count_events(app: &TestApp, event_type: &str) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = $1")
         .bind(event_type)
         .fetch_one(&app.pool)
         .await

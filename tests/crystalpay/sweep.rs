@@ -11,8 +11,8 @@ use tokio::time::Instant;
 use crate::common::crystalpay::FakeCrystalPay;
 use crate::common::{TestApp, ADMIN_TOKEN};
 use crate::support::{
-    ask_invoice, count_events, crystalpay_app_with, crystalpay_payment, invoice, invoice_events,
-    last_check, order, order_view, wait_for_checks,
+    ask_invoice, crystalpay_app_with, crystalpay_payment, invoice, invoice_events, last_check,
+    order, order_view, wait_for_checks,
 };
 use ledger::config::{Config, CrystalPaySweep};
 
@@ -107,7 +107,7 @@ async fn a_released_order_can_be_paid_by_other_means(pool: PgPool) {
     assert_eq!(paid.status, StatusCode::OK, "{:?}", paid.body);
     wait_for_checks(&app, &next_id, 1).await;
     assert_eq!(order_view(&app, &order_id).await["status"], "paid");
-    assert_eq!(count_events(&app, "OrderPaid").await, 1);
+    assert_eq!(app.count_events("OrderPaid").await, 1);
     assert_eq!(
         invoice_events(&app, &invoice_id, "CrystalPayInvoiceChecked").await,
         1
@@ -143,7 +143,7 @@ async fn a_payed_invoice_found_by_the_sweep_pays_its_order_once(pool: PgPool) {
     let other = invoice(&app, &other_order).await;
     wait_for_info_calls(&fake, &other, 3).await;
     assert_eq!(fake.info_calls_for(&invoice_id), calls);
-    assert_eq!(count_events(&app, "OrderPaid").await, 1);
+    assert_eq!(app.count_events("OrderPaid").await, 1);
     assert_eq!(order_view(&app, &order_id).await["status"], "paid");
     app.stop().await;
 }
@@ -167,7 +167,7 @@ async fn a_callback_and_the_sweep_together_pay_once(pool: PgPool) {
         invoice_events(&app, &invoice_id, "CrystalPayInvoiceChecked").await,
         1
     );
-    assert_eq!(count_events(&app, "OrderPaid").await, 1);
+    assert_eq!(app.count_events("OrderPaid").await, 1);
     assert_eq!(order_view(&app, &order_id).await["status"], "paid");
     app.stop().await;
 }

@@ -180,7 +180,7 @@ async fn a_session_sees_only_its_own_orders(pool: PgPool) {
     let (theirs, their_customer) = app.telegram_login(506).await;
     let (my_order, _) = order_for(&app, &my_customer, "mine-1", "UZS", "1000.00").await;
     let (their_order, _) = order_for(&app, &their_customer, "theirs-1", "UZS", "500.00").await;
-    let head = crate::support::head_position(&app).await;
+    let head = app.head_position().await;
 
     let orders = app
         .get(&format!("/api/me/orders?min_position={head}"), Some(&mine))

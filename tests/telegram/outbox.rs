@@ -13,7 +13,7 @@ use crate::common::telegram::{
     init_data_for, successful_payment, too_many_requests, FakeBotApi, BOT_TOKEN, WEBHOOK_SECRET,
 };
 use crate::common::ADMIN_TOKEN;
-use crate::support::{count_events, order_for, outbox, telegram_app, wait_for_message_state};
+use crate::support::{order_for, outbox, telegram_app, wait_for_message_state};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -47,7 +47,7 @@ async fn a_429_is_waited_out_and_the_message_goes_once(pool: PgPool) {
     assert_eq!(message["chat_id"], 701);
     assert_eq!(message["attempts"], 1, "a 429 is not an attempt");
     assert_eq!(message["text"], "Order n-1: payment of 30 XTR received.");
-    assert_eq!(count_events(&app, "OutboxMessageDelivered").await, 1);
+    assert_eq!(app.count_events("OutboxMessageDelivered").await, 1);
 
     // A later fact goes out after it; the first is never sent again.
     let done = app
@@ -89,7 +89,7 @@ async fn a_blocked_bot_stops_the_retries(pool: PgPool) {
     .await;
     let failed = wait_for_message_state(&app, "OrderPaid", "failed", DEADLINE).await;
     assert_eq!(failed["failure_reason"], "blocked");
-    assert_eq!(count_events(&app, "OutboxMessageFailed").await, 1);
+    assert_eq!(app.count_events("OutboxMessageFailed").await, 1);
 
     // The next fact is tried (the user may unblock), and the blocked one is not tried again.
     app.post(

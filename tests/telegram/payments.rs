@@ -9,7 +9,7 @@ use crate::common::telegram::{
     pre_checkout, refunded_payment, successful_payment, PROVIDER_TOKEN, WEBHOOK_SECRET,
 };
 use crate::common::ADMIN_TOKEN;
-use crate::support::{count_events, order, order_for, telegram_app};
+use crate::support::{order, order_for, telegram_app};
 
 #[sqlx::test]
 async fn invoice_links_are_made_in_stars_or_with_the_provider_token(pool: PgPool) {
@@ -81,16 +81,12 @@ async fn the_webhook_refuses_a_missing_or_wrong_secret_and_records_nothing(pool:
     let (_, customer_id) = app.telegram_login(602).await;
     let (order_id, amount) = order_for(&app, &customer_id, "w-1", "XTR", "10").await;
     let update = successful_payment(1, 602, &order_id, "XTR", amount, "charge-w");
-    let before = crate::support::head_position(&app).await;
+    let before = app.head_position().await;
     for secret in [None, Some("wrong-secret"), Some("")] {
         let answer = app.send_update_with_secret(&update, secret).await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{secret:?}");
     }
-    assert_eq!(
-        crate::support::head_position(&app).await,
-        before,
-        "nothing recorded"
-    );
+    assert_eq!(app.head_position().await, before, "nothing recorded");
     let updates: i64 = sqlx::query_scalar("SELECT count(*) FROM telegram_updates")
         .fetch_one(&app.pool)
         .await
@@ -176,9 +172,9 @@ async fn a_charge_pays_once_however_often_it_is_delivered(pool: PgPool) {
     let again = successful_payment(21, 604, &order_id, "UZS", amount, "charge-once");
     assert_eq!(app.send_update(&again).await.body["duplicate"], true);
 
-    assert_eq!(count_events(&app, "TelegramPaymentReceived").await, 1);
-    assert_eq!(count_events(&app, "OrderPaid").await, 1);
-    assert_eq!(count_events(&app, "CashbackAccrued").await, 1);
+    assert_eq!(app.count_events("TelegramPaymentReceived").await, 1);
+    assert_eq!(app.count_events("OrderPaid").await, 1);
+    assert_eq!(app.count_events("CashbackAccrued").await, 1);
     let order = order(&app, &order_id).await;
     assert_eq!(order["status"], "paid");
     let payments = order["payments"].as_array().unwrap();
@@ -212,7 +208,7 @@ async fn a_mismatching_total_is_recorded_and_flagged_not_applied(pool: PgPool) {
     assert_eq!(order["flags"], json!(["total_mismatch"]));
     assert_eq!(order["payments"][0]["state"], "total_mismatch");
     assert_eq!(order["payments"][0]["amount"], "75");
-    assert_eq!(count_events(&app, "OrderPaid").await, 0);
+    assert_eq!(app.count_events("OrderPaid").await, 0);
     app.stop().await;
 }
 
@@ -233,9 +229,9 @@ async fn a_refund_reverses_the_payment_and_the_cashback_accrual(pool: PgPool) {
     for _ in 0..3 {
         assert_eq!(app.send_update(&refund).await.status, StatusCode::OK);
     }
-    assert_eq!(count_events(&app, "TelegramPaymentRefunded").await, 1);
-    assert_eq!(count_events(&app, "OrderRefunded").await, 1);
-    assert_eq!(count_events(&app, "CashbackAccrualReversed").await, 1);
+    assert_eq!(app.count_events("TelegramPaymentRefunded").await, 1);
+    assert_eq!(app.count_events("OrderRefunded").await, 1);
+    assert_eq!(app.count_events("CashbackAccrualReversed").await, 1);
     let order = order(&app, &order_id).await;
     assert_eq!(order["status"], "refunded");
     assert_eq!(order["payments"][0]["state"], "refunded");

@@ -55,33 +55,9 @@ pub async fn order_for(
     (answer.body["order_id"].as_str().unwrap().to_owned(), minor)
 }
 
-/// The order as the shop reads it, once the projection has caught up with the log's head.
+/// The order as the shop reads it, once the projection has caught up (`order_at_head`).
 pub async fn order(app: &TestApp, order_id: &str) -> Value {
-    let head = head_position(app).await;
-    let answer = app
-        .get(
-            &format!("/api/orders/{order_id}?min_position={head}"),
-            Some(ADMIN_TOKEN),
-        )
-        .await;
-    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
-    answer.body
-}
-
-pub async fn head_position(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
-}
-
-/// Events of one type in the log.
-pub async fn count_events(app: &TestApp, event_type: &str) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = $1")
-        .bind(event_type)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
+    app.order_at_head(order_id).await
 }
 
 /// The outbox as operators see it.
