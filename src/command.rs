@@ -337,7 +337,10 @@ async fn begin(
 ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
     let waiting = &state.metrics.waiting_for_connection;
     waiting.fetch_add(1, Ordering::Relaxed);
-    let transaction = state.pool.begin().await;
+    let transaction = state
+        .pool
+        .begin_with(ledger_events::store::BEGIN_WITH_GENERIC_PLANS)
+        .await;
     waiting.fetch_sub(1, Ordering::Relaxed);
     transaction
 }

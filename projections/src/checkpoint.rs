@@ -108,17 +108,27 @@ pub async fn stream_versions(
     projection: &str,
     streams: &[&str],
 ) -> Result<HashMap<String, i64>, sqlx::Error> {
+    // One look-up of the whole key per stream, not `stream_id = ANY($2)`: with a handful of
+    // projections, the planner prices a scan of the projection's every row (filtered) below
+    // one index descent per array element, and did so here once the table had statistics —
+    // 1 ms a batch instead of 0.05.
     let rows = sqlx::query(
-        "SELECT stream_id, version FROM projection_stream_versions \
-         WHERE projection = $1 AND stream_id = ANY($2)",
+        "SELECT s.stream_id, \
+                (SELECT v.version FROM projection_stream_versions v \
+                 WHERE v.projection = $1 AND v.stream_id = s.stream_id) AS version \
+         FROM unnest($2::text[]) AS s(stream_id)",
     )
     .bind(projection)
     .bind(streams)
     .fetch_all(connection)
     .await?;
-    rows.iter()
-        .map(|row| Ok((row.try_get("stream_id")?, row.try_get("version")?)))
-        .collect()
+    let mut versions = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        if let Some(version) = row.try_get::<Option<i64>, _>("version")? {
+            versions.insert(row.try_get("stream_id")?, version);
+        }
+    }
+    Ok(versions)
 }
 
 pub async fn store_stream_versions(

@@ -354,7 +354,11 @@ impl ProjectionRunner {
         last_event: Option<&RecordedEvent>,
     ) -> Result<usize, RunnerError> {
         let name = self.name();
-        let mut transaction = self.store.pool().begin().await?;
+        let mut transaction = self
+            .store
+            .pool()
+            .begin_with(ledger_events::store::BEGIN_WITH_GENERIC_PLANS)
+            .await?;
         let stored = checkpoint::lock(&mut transaction, name).await?;
         if stored != cursor.persisted {
             tracing::warn!(projection = name, ?stored, ours = ?cursor.persisted, "checkpoint moved under this runner; re-reading");

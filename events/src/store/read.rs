@@ -246,8 +246,9 @@ impl EventStore {
 }
 
 /// First key of the transaction-level advisory locks that claim streams (the second is the
-/// stream id's hash). Distinct from the projection runners' namespace.
-const STREAM_CLAIM_NAMESPACE: i32 = 0x4c44_5354; // "LDST"
+/// stream id's hash). Distinct from the projection runners' namespace. Public for server-side
+/// functions that claim streams the same way (the 1C chunk's state read).
+pub const STREAM_CLAIM_NAMESPACE: i32 = 0x4c44_5354; // "LDST"
 
 /// Claims the given streams, then locks their rows in id order; their versions in the order
 /// given, or None when some stream has no row yet (the locks taken stay held; taking them

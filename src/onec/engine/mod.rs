@@ -1,8 +1,8 @@
 //! Deciding and recording 1C operations, a chunk at a time.
 //!
 //! One chunk = one short transaction with a fixed number of statements, however many items it
-//! holds: lock the chunk's customer streams (in id order), read their balances, the keys already
-//! used and the operations referred to, decide every item in order in memory, append all events
+//! holds: lock the chunk's customer streams and read their balances, the keys already used and
+//! the operations referred to (one statement), decide every item in order in memory, append all events
 //! in one statement, update the inline projections set-wise, write the sync log. Items are
 //! independent: an item's failure never changes another's outcome, but later items see the
 //! balance earlier ones left.
@@ -13,13 +13,15 @@
 //! and the losing chunk is re-run from the start.
 //!
 //! Parts: [`lanes`] splits a request into independent lanes; [`chunk`] is the command run per
-//! chunk (lock, load the book, decide, append, log); [`book`] holds the decision rules, pure and
+//! chunk (lock and load the book, decide, append, log); [`state`] is the one statement that
+//! locks and loads; [`book`] holds the decision rules, pure and
 //! unit-tested; [`outcomes`] turns decisions into answers.
 
 mod book;
 mod chunk;
 mod lanes;
 mod outcomes;
+mod state;
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
@@ -150,14 +152,24 @@ async fn customers_by_phone(
     items: &[Result<Operation, ApiError>],
 ) -> Result<HashMap<String, String>, sqlx::Error> {
     let phones: BTreeSet<&str> = items.iter().flatten().map(|op| op.phone.as_str()).collect();
-    if phones.is_empty() {
-        return Ok(HashMap::new());
-    }
     let phones: Vec<&str> = phones.into_iter().collect();
-    let rows = sqlx::query("SELECT phone, customer_id FROM customer_index WHERE phone = ANY($1)")
-        .bind(&phones)
-        .fetch_all(&state.pool)
-        .await?;
+    let rows = match phones.as_slice() {
+        [] => return Ok(HashMap::new()),
+        // A single operation's look-up takes a scalar: PostgreSQL plans `= ANY($1)` again on
+        // every execution (it cannot tell the array's length), a scalar only the first times.
+        [phone] => {
+            sqlx::query("SELECT phone, customer_id FROM customer_index WHERE phone = $1")
+                .bind(phone)
+                .fetch_all(&state.pool)
+                .await?
+        }
+        _ => {
+            sqlx::query("SELECT phone, customer_id FROM customer_index WHERE phone = ANY($1)")
+                .bind(&phones)
+                .fetch_all(&state.pool)
+                .await?
+        }
+    };
     rows.iter()
         .map(|row| Ok((row.try_get("phone")?, row.try_get("customer_id")?)))
         .collect()
