@@ -23,10 +23,14 @@ pub struct Balance {
 
 pub async fn balances_at(pool: &PgPool, at: DateTime<Utc>) -> anyhow::Result<Vec<Balance>> {
     let projector = CashbackBalances;
+    // Everything recorded up to `at` is committed once this returns, so no horizon is needed
+    // (and an unrelated open transaction cannot hide part of the moment).
+    crate::moment::wait_until_settled(pool, at).await?;
     let mut connection = scratch_connection(pool, &projector).await?;
     let plan = FoldPlan {
         window: FeedWindow {
             until_time: Some(at),
+            horizon: false,
             ..FeedWindow::of(ledger_projections::Projector::stream_types(&projector))
         },
         batch_size: DEFAULT_BATCH_SIZE,

@@ -22,6 +22,7 @@ pub mod cli;
 pub mod database;
 pub mod fence;
 pub mod fold;
+pub mod moment;
 pub mod progress;
 pub mod rebuild;
 pub mod scratch;

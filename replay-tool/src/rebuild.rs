@@ -148,6 +148,11 @@ pub async fn rebuild(
     let mut window = FeedWindow::of(projector.stream_types());
     window.until_position = options.until_position;
     window.until_time = options.until_time;
+    if let Some(at) = options.until_time {
+        // A moment, not the head: read all of it once it is settled (see `moment`).
+        crate::moment::wait_until_settled(pool, at).await?;
+        window.horizon = false;
+    }
     let plan = FoldPlan {
         window: window.clone(),
         batch_size: options.batch_size.unwrap_or(DEFAULT_BATCH_SIZE),

@@ -10,7 +10,9 @@ use ledger_replay::rebuild::{rebuild, RebuildOptions};
 use ledger_replay::verify::verify;
 use sqlx::PgPool;
 
-use crate::support::{caught_up, full_app, mixed_round, snapshot_all, unbalanced_currencies};
+use crate::support::{
+    caught_up, full_app, mixed_round, outbox_settled, snapshot_all, unbalanced_currencies,
+};
 
 /// Replay equivalence: each projection folded again from the log equals what was built
 /// incrementally (inline in the append transactions, or by the runners).
@@ -39,7 +41,7 @@ async fn rebuild_equals_live_after_a_mixed_workload(pool: PgPool) {
     for round in 0..2 {
         mixed_round(&app, &payme, &store_key, round).await;
     }
-    caught_up(&pool).await;
+    outbox_settled(&pool).await;
     let before = snapshot_all(&pool).await;
     assert!(
         before

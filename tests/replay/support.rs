@@ -213,6 +213,29 @@ pub async fn caught_up(pool: &PgPool) {
     }
 }
 
+/// Waits until the outbox sender has settled every message (against the fake Bot API each is
+/// delivered at once) and the projections have applied the outcomes: before that, the sender
+/// changes the outbox's rows between two snapshots of it.
+pub async fn outbox_settled(pool: &PgPool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let pending: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE state = 'pending'")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        if pending == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{pending} outbox messages still pending"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    caught_up(pool).await;
+}
+
 /// Every row of a table as JSON, sorted (for before/after comparisons).
 pub async fn snapshot(pool: &PgPool, table: &str) -> Vec<Value> {
     let mut rows: Vec<Value> =

@@ -18,12 +18,13 @@
 //! from the current customer index, so a rebuild addresses each fact as it was addressed then
 //! and never invents messages for facts that happened before a Telegram id was linked.
 
+use std::collections::{BTreeSet, HashMap};
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ledger_events::{DomainEvent, RecordedEvent};
 use sqlx::{PgConnection, Row};
 
-use super::expect_one_row;
 use super::outbox_messages::{self, Subject};
 use crate::{ProjectionError, Projector};
 
@@ -52,24 +53,69 @@ impl Projector for Outbox {
         connection: &mut PgConnection,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
+        self.apply_batch(connection, &[event]).await
+    }
+
+    /// Most facts of a busy log are cashback movements addressed to their customer: their
+    /// recipients are read once for the batch and their messages written in one statement,
+    /// not a look-up and an insert per event.
+    async fn apply_batch(
+        &self,
+        connection: &mut PgConnection,
+        events: &[&RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut batch = Batch {
+            recipients: recipients_of(connection, events).await?,
+            pending: Vec::new(),
+        };
+        for event in events {
+            batch.apply(connection, event).await?;
+        }
+        batch.flush(connection).await
+    }
+}
+
+/// A batch being applied: the recipients known so far, the messages not yet written.
+struct Batch<'e> {
+    /// Chat of each customer a customer-addressed fact of the batch names (absent: no chat).
+    /// Kept current as the batch links chats.
+    recipients: HashMap<String, i64>,
+    pending: Vec<(&'e RecordedEvent, NewMessage)>,
+}
+
+impl<'e> Batch<'e> {
+    async fn apply(
+        &mut self,
+        connection: &mut PgConnection,
+        event: &'e RecordedEvent,
+    ) -> Result<(), ProjectionError> {
         match &event.event {
             DomainEvent::CustomerRegistered(registered) => match registered.telegram_id {
-                Some(chat_id) => remember(connection, &registered.customer_id, chat_id).await,
+                Some(chat_id) => {
+                    self.remember(connection, &registered.customer_id, chat_id)
+                        .await
+                }
                 None => Ok(()),
             },
             DomainEvent::CustomerTelegramLinked(linked) => {
-                remember(connection, &linked.customer_id, linked.telegram_id).await
+                self.remember(connection, &linked.customer_id, linked.telegram_id)
+                    .await
             }
             DomainEvent::OperatorAlertRaised(alert) => {
-                let message = NewMessage {
-                    audience: AUDIENCE_OPERATORS,
-                    customer_id: None,
-                    chat_id: alert.chat_id,
-                    text: alert.text.clone(),
-                };
-                insert(connection, event, &message).await
+                self.pending.push((
+                    event,
+                    NewMessage {
+                        audience: AUDIENCE_OPERATORS,
+                        customer_id: None,
+                        chat_id: alert.chat_id,
+                        text: alert.text.clone(),
+                    },
+                ));
+                Ok(())
             }
             DomainEvent::OutboxMessageDelivered(delivered) => {
+                // The message may have been derived earlier in this very batch (a rebuild).
+                self.flush(connection).await?;
                 settle(
                     connection,
                     event,
@@ -84,6 +130,7 @@ impl Projector for Outbox {
                 .await
             }
             DomainEvent::OutboxMessageFailed(failed) => {
+                self.flush(connection).await?;
                 settle(
                     connection,
                     event,
@@ -98,18 +145,159 @@ impl Projector for Outbox {
                 .await
             }
             other => match outbox_messages::subject_of(other) {
-                Some(subject) => notify_customer(connection, event, subject).await,
+                Some(subject) => self.notify_customer(connection, event, subject).await,
                 None => Ok(()),
             },
         }
     }
+
+    async fn remember(
+        &mut self,
+        connection: &mut PgConnection,
+        customer_id: &str,
+        chat_id: i64,
+    ) -> Result<(), ProjectionError> {
+        remember(connection, customer_id, chat_id).await?;
+        self.recipients.insert(customer_id.to_owned(), chat_id);
+        Ok(())
+    }
+
+    /// A message to the customer the fact is about, if that customer has a Telegram chat.
+    async fn notify_customer(
+        &mut self,
+        connection: &mut PgConnection,
+        event: &'e RecordedEvent,
+        subject: Subject<'_>,
+    ) -> Result<(), ProjectionError> {
+        let (customer_id, chat_id, external_id) = match subject.whom {
+            outbox_messages::Whom::Customer(customer_id) => {
+                match self.recipients.get(customer_id) {
+                    Some(chat_id) => (customer_id.to_owned(), *chat_id, None),
+                    None => return Ok(()),
+                }
+            }
+            // An order's customer never changes, so the inline order index (always ahead of
+            // this projection) gives the same answer now as when the fact was recorded. Order
+            // facts are few; each is looked up on its own (chats linked earlier in the batch
+            // are already written).
+            outbox_messages::Whom::OrderOf(order_id) => {
+                let row = sqlx::query(
+                    "SELECT r.customer_id, r.chat_id, o.external_id FROM order_index o \
+                     JOIN outbox_recipients r ON r.customer_id = o.customer_id \
+                     WHERE o.order_id = $1",
+                )
+                .bind(order_id)
+                .fetch_optional(&mut *connection)
+                .await?;
+                let Some(row) = row else {
+                    return Ok(());
+                };
+                let external_id: Option<String> = row.try_get("external_id")?;
+                (
+                    row.try_get("customer_id")?,
+                    row.try_get("chat_id")?,
+                    external_id,
+                )
+            }
+        };
+        let text = (subject.render)(external_id.as_deref());
+        self.pending.push((
+            event,
+            NewMessage {
+                audience: AUDIENCE_CUSTOMER,
+                customer_id: Some(customer_id),
+                chat_id,
+                text,
+            },
+        ));
+        Ok(())
+    }
+
+    /// Writes the pending messages in one statement.
+    async fn flush(&mut self, connection: &mut PgConnection) -> Result<(), ProjectionError> {
+        let pending = std::mem::take(&mut self.pending);
+        let Some((first_event, _)) = pending.first() else {
+            return Ok(());
+        };
+        let ids: Vec<uuid::Uuid> = pending.iter().map(|(e, _)| e.event_id).collect();
+        let positions: Vec<i64> = pending.iter().map(|(e, _)| e.position).collect();
+        let types: Vec<&str> = pending.iter().map(|(e, _)| e.event.event_type()).collect();
+        let audiences: Vec<&str> = pending.iter().map(|(_, m)| m.audience).collect();
+        let customers: Vec<Option<&str>> = pending
+            .iter()
+            .map(|(_, m)| m.customer_id.as_deref())
+            .collect();
+        let chats: Vec<i64> = pending.iter().map(|(_, m)| m.chat_id).collect();
+        let texts: Vec<&str> = pending.iter().map(|(_, m)| m.text.as_str()).collect();
+        let times: Vec<DateTime<Utc>> = pending.iter().map(|(e, _)| e.recorded_at).collect();
+        let result = sqlx::query(
+            "INSERT INTO outbox (message_id, fact_position, fact_type, audience, customer_id, \
+               chat_id, text, next_attempt_at, created_at) \
+             SELECT id, position, fact_type, audience, customer_id, chat_id, text, at, at \
+             FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
+                         $6::bigint[], $7::text[], $8::timestamptz[]) \
+                  AS m(id, position, fact_type, audience, customer_id, chat_id, text, at)",
+        )
+        .bind(&ids)
+        .bind(&positions)
+        .bind(&types)
+        .bind(&audiences)
+        .bind(&customers)
+        .bind(&chats)
+        .bind(&texts)
+        .bind(&times)
+        .execute(connection)
+        .await?;
+        if result.rows_affected() != pending.len() as u64 {
+            return Err(ProjectionError::invariant(
+                first_event,
+                format!(
+                    "outbox insert: expected {} rows, wrote {}",
+                    pending.len(),
+                    result.rows_affected()
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
-struct NewMessage<'a> {
+struct NewMessage {
     audience: &'static str,
-    customer_id: Option<&'a str>,
+    customer_id: Option<String>,
     chat_id: i64,
     text: String,
+}
+
+/// The chats, as recorded before the batch, of the customers its customer-addressed facts name.
+async fn recipients_of(
+    connection: &mut PgConnection,
+    events: &[&RecordedEvent],
+) -> Result<HashMap<String, i64>, ProjectionError> {
+    let customers: BTreeSet<&str> = events
+        .iter()
+        .filter_map(
+            |event| match outbox_messages::subject_of(&event.event)?.whom {
+                outbox_messages::Whom::Customer(customer_id) => Some(customer_id),
+                outbox_messages::Whom::OrderOf(_) => None,
+            },
+        )
+        .collect();
+    if customers.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let customers: Vec<&str> = customers.into_iter().collect();
+    let rows = sqlx::query(
+        "SELECT customer_id, chat_id FROM outbox_recipients WHERE customer_id = ANY($1)",
+    )
+    .bind(&customers)
+    .fetch_all(connection)
+    .await?;
+    let mut recipients = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        recipients.insert(row.try_get("customer_id")?, row.try_get("chat_id")?);
+    }
+    Ok(recipients)
 }
 
 async fn remember(
@@ -126,70 +314,6 @@ async fn remember(
     .execute(connection)
     .await?;
     Ok(())
-}
-
-/// A message to the customer the fact is about, if that customer has a Telegram chat.
-async fn notify_customer(
-    connection: &mut PgConnection,
-    event: &RecordedEvent,
-    subject: Subject<'_>,
-) -> Result<(), ProjectionError> {
-    let recipient =
-        match subject.whom {
-            outbox_messages::Whom::Customer(customer_id) => sqlx::query(
-                "SELECT customer_id, chat_id, NULL::text AS external_id FROM outbox_recipients \
-             WHERE customer_id = $1",
-            )
-            .bind(customer_id)
-            .fetch_optional(&mut *connection)
-            .await?,
-            // An order's customer never changes, so the inline order index (always ahead of this
-            // projection) gives the same answer now as when the fact was recorded.
-            outbox_messages::Whom::OrderOf(order_id) => {
-                sqlx::query(
-                    "SELECT r.customer_id, r.chat_id, o.external_id FROM order_index o \
-             JOIN outbox_recipients r ON r.customer_id = o.customer_id WHERE o.order_id = $1",
-                )
-                .bind(order_id)
-                .fetch_optional(&mut *connection)
-                .await?
-            }
-        };
-    let Some(row) = recipient else {
-        return Ok(());
-    };
-    let customer_id: String = row.try_get("customer_id")?;
-    let external_id: Option<String> = row.try_get("external_id")?;
-    let message = NewMessage {
-        audience: AUDIENCE_CUSTOMER,
-        customer_id: Some(&customer_id),
-        chat_id: row.try_get("chat_id")?,
-        text: (subject.render)(external_id.as_deref()),
-    };
-    insert(connection, event, &message).await
-}
-
-async fn insert(
-    connection: &mut PgConnection,
-    event: &RecordedEvent,
-    message: &NewMessage<'_>,
-) -> Result<(), ProjectionError> {
-    let result = sqlx::query(
-        "INSERT INTO outbox (message_id, fact_position, fact_type, audience, customer_id, \
-           chat_id, text, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-    )
-    .bind(event.event_id)
-    .bind(event.position)
-    .bind(event.event.event_type())
-    .bind(message.audience)
-    .bind(message.customer_id)
-    .bind(message.chat_id)
-    .bind(&message.text)
-    .bind(event.recorded_at)
-    .execute(connection)
-    .await?;
-    expect_one_row(result, event, "outbox insert")
 }
 
 struct Settled<'a> {
