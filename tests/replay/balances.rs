@@ -2,6 +2,8 @@
 //! computed by hand from what the test itself sent, at three moments; and a point-in-time copy
 //! of a projection kept in its own schema.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use ledger_projections::read_models;
 use ledger_replay::balances::{balances_at, to_csv, Balance};
@@ -106,5 +108,46 @@ async fn balances_as_they_stood_at_each_moment(pool: PgPool) {
             .await
             .unwrap();
     assert_eq!(live, 10_325, "the live projection is left as it is");
+    app.stop().await;
+}
+
+/// A transaction of something else entirely, opened before an accrual and still open after it,
+/// holds the runners' horizon below the accrual. The balances as of the accrual must still
+/// count it: the tool waits for the moment to settle (here, for the other transaction to end)
+/// instead of leaving out what lies beyond the horizon.
+#[sqlx::test]
+async fn an_unrelated_open_transaction_hides_nothing_from_a_moment(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let key = app.store_key("pit-2", "UZS", "Asia/Tashkent").await;
+    let carol = app.customer_with_phone("998935550003").await;
+
+    let mut unrelated = pool.begin().await.unwrap();
+    sqlx::query("CREATE TEMPORARY TABLE held_open (n int)")
+        .execute(&mut *unrelated)
+        .await
+        .unwrap();
+    let item = json!({"external_id": "c1", "type": "accrual", "amount": "70.00",
+        "user_phone": "998935550003", "created_at": "2026-11-20T15:04:05", "register_id": "R-1"});
+    let answer = app
+        .onec_post("/api/cashback/v1/transactions", Some(&key), &item)
+        .await;
+    assert!(answer.status.is_success(), "{:?}", answer.body);
+    let moment = log_time(&pool).await;
+
+    let reading = balances_at(&pool, moment);
+    tokio::pin!(reading);
+    // The read must not finish while the older transaction is open (it would have to guess).
+    let early = tokio::time::timeout(Duration::from_millis(300), &mut reading).await;
+    assert!(
+        early.is_err(),
+        "the read finished while the moment was not settled: {early:?}"
+    );
+    unrelated.rollback().await.unwrap();
+
+    let balances = tokio::time::timeout(Duration::from_secs(30), reading)
+        .await
+        .expect("the read ends once the moment has settled")
+        .unwrap();
+    assert_eq!(balances, vec![balance(&carol, "70.00")]);
     app.stop().await;
 }
