@@ -82,14 +82,8 @@ fn run(command: &mut Command) {
 
 /// The order as the shop reads it once the orders projection has its placement.
 async fn read_order(app: &TestApp, (order_id, position): &(String, i64)) -> Value {
-    let read = app
-        .get(
-            &format!("/api/orders/{order_id}?min_position={position}"),
-            Some(ADMIN_TOKEN),
-        )
-        .await;
-    assert_eq!(read.status, StatusCode::OK, "{:?}", read.body);
-    read.body
+    app.admin_read(&format!("/api/orders/{order_id}?min_position={position}"))
+        .await
 }
 
 #[sqlx::test]

@@ -40,14 +40,8 @@ async fn customer_with_cashback(app: &TestApp, amount: &str) -> String {
 }
 
 async fn cashback(app: &TestApp, customer: &str) -> Value {
-    let answer = app
-        .get(
-            &format!("/api/customers/{customer}/cashback?currency=UZS"),
-            Some(ADMIN_TOKEN),
-        )
-        .await;
-    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
-    answer.body
+    app.admin_read(&format!("/api/customers/{customer}/cashback?currency=UZS"))
+        .await
 }
 
 #[sqlx::test]

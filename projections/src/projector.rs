@@ -40,15 +40,19 @@ pub trait Projector: Send + Sync + 'static {
     /// Tables this projector owns and writes (emptied before a rebuild).
     fn tables(&self) -> &'static [&'static str];
 
+    /// Applies one event. A projector implements this or [`Projector::apply_batch`] (or both):
+    /// each default calls the other, so one of them must be its own.
     async fn apply(
         &self,
         connection: &mut PgConnection,
         event: &RecordedEvent,
-    ) -> Result<(), ProjectionError>;
+    ) -> Result<(), ProjectionError> {
+        self.apply_batch(connection, &[event]).await
+    }
 
     /// Applies several events (all of streams this projector reads, in log order) with the same
-    /// effect as applying them one by one. Projectors on hot paths override it with set-based
-    /// statements; the default applies one at a time.
+    /// effect as applying them one by one. Projectors on hot paths implement it with set-based
+    /// statements (and leave `apply` to it); the default applies one at a time.
     async fn apply_batch(
         &self,
         connection: &mut PgConnection,

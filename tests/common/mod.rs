@@ -133,6 +133,18 @@ impl TestApp {
         answer(request.send().await.expect("request sent")).await
     }
 
+    /// A read with the admin token that must succeed: its body.
+    pub async fn admin_read(&self, path: &str) -> Value {
+        let answer = self.get(path, Some(ADMIN_TOKEN)).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "GET {path}: {:?}",
+            answer.body
+        );
+        answer.body
+    }
+
     /// The log's head position (0 when empty).
     pub async fn head_position(&self) -> i64 {
         sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events")
@@ -154,14 +166,8 @@ impl TestApp {
     /// log's head.
     pub async fn order_at_head(&self, order_id: &str) -> Value {
         let head = self.head_position().await;
-        let answer = self
-            .get(
-                &format!("/api/orders/{order_id}?min_position={head}"),
-                Some(ADMIN_TOKEN),
-            )
-            .await;
-        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
-        answer.body
+        self.admin_read(&format!("/api/orders/{order_id}?min_position={head}"))
+            .await
     }
 
     pub async fn stop(self) {

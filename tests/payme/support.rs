@@ -149,14 +149,10 @@ pub async fn assert_trial_balance(pool: &PgPool) {
 
 /// The customer's cashback as the API shows it (balance may be negative: a debt).
 pub async fn cashback(app: &TestApp, customer_id: &str, currency: &str) -> Value {
-    let answer = app
-        .get(
-            &format!("/api/customers/{customer_id}/cashback?currency={currency}"),
-            Some(ADMIN_TOKEN),
-        )
-        .await;
-    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
-    answer.body
+    app.admin_read(&format!(
+        "/api/customers/{customer_id}/cashback?currency={currency}"
+    ))
+    .await
 }
 
 /// Polls the orders projection until the order shows `status` (it is asynchronous).

@@ -29,14 +29,6 @@ impl Projector for AccountBalances {
         &["account_balances"]
     }
 
-    async fn apply(
-        &self,
-        connection: &mut PgConnection,
-        event: &RecordedEvent,
-    ) -> Result<(), ProjectionError> {
-        self.apply_batch(connection, &[event]).await
-    }
-
     /// Sums the batch's postings per account first: a batch of a thousand 1C operations touches
     /// the store's account once, not a thousand times.
     async fn apply_batch(

@@ -36,14 +36,6 @@ impl Projector for CashbackBalances {
         &["cashback_accounts", "cashback_holds"]
     }
 
-    async fn apply(
-        &self,
-        connection: &mut PgConnection,
-        event: &RecordedEvent,
-    ) -> Result<(), ProjectionError> {
-        self.apply_batch(connection, &[event]).await
-    }
-
     async fn apply_batch(
         &self,
         connection: &mut PgConnection,

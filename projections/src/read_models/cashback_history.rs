@@ -38,14 +38,6 @@ impl Projector for CashbackHistory {
         &["cashback_history"]
     }
 
-    async fn apply(
-        &self,
-        connection: &mut PgConnection,
-        event: &RecordedEvent,
-    ) -> Result<(), ProjectionError> {
-        self.apply_batch(connection, &[event]).await
-    }
-
     /// One INSERT for the whole batch.
     async fn apply_batch(
         &self,

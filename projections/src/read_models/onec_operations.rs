@@ -37,14 +37,6 @@ impl Projector for OnecOperations {
         &["onec_operations"]
     }
 
-    async fn apply(
-        &self,
-        connection: &mut PgConnection,
-        event: &RecordedEvent,
-    ) -> Result<(), ProjectionError> {
-        self.apply_batch(connection, &[event]).await
-    }
-
     /// New operations are inserted first, then what later events took from them is subtracted
     /// (a release always comes after its debit in the log, so the final rows are the same as
     /// applying one by one).

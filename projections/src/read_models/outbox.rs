@@ -48,14 +48,6 @@ impl Projector for Outbox {
         &["outbox", "outbox_recipients"]
     }
 
-    async fn apply(
-        &self,
-        connection: &mut PgConnection,
-        event: &RecordedEvent,
-    ) -> Result<(), ProjectionError> {
-        self.apply_batch(connection, &[event]).await
-    }
-
     /// Most facts of a busy log are cashback movements addressed to their customer: their
     /// recipients are read once for the batch and their messages written in one statement,
     /// not a look-up and an insert per event.
@@ -64,12 +56,17 @@ impl Projector for Outbox {
         connection: &mut PgConnection,
         events: &[&RecordedEvent],
     ) -> Result<(), ProjectionError> {
+        // Each fact's subject once: its customer for the look-up, then its message.
+        let subjects: Vec<Option<Subject<'_>>> = events
+            .iter()
+            .map(|event| outbox_messages::subject_of(&event.event))
+            .collect();
         let mut batch = Batch {
-            recipients: recipients_of(connection, events).await?,
+            recipients: recipients_of(connection, &subjects).await?,
             pending: Vec::new(),
         };
-        for event in events {
-            batch.apply(connection, event).await?;
+        for (event, subject) in events.iter().zip(subjects) {
+            batch.apply(connection, event, subject).await?;
         }
         batch.flush(connection).await
     }
@@ -84,10 +81,12 @@ struct Batch<'e> {
 }
 
 impl<'e> Batch<'e> {
+    /// Applies one event; `subject` is its [`outbox_messages::subject_of`].
     async fn apply(
         &mut self,
         connection: &mut PgConnection,
         event: &'e RecordedEvent,
+        subject: Option<Subject<'_>>,
     ) -> Result<(), ProjectionError> {
         match &event.event {
             DomainEvent::CustomerRegistered(registered) => match registered.telegram_id {
@@ -144,7 +143,7 @@ impl<'e> Batch<'e> {
                 )
                 .await
             }
-            other => match outbox_messages::subject_of(other) {
+            _ => match subject {
                 Some(subject) => self.notify_customer(connection, event, subject).await,
                 None => Ok(()),
             },
@@ -272,16 +271,15 @@ struct NewMessage {
 /// The chats, as recorded before the batch, of the customers its customer-addressed facts name.
 async fn recipients_of(
     connection: &mut PgConnection,
-    events: &[&RecordedEvent],
+    subjects: &[Option<Subject<'_>>],
 ) -> Result<HashMap<String, i64>, ProjectionError> {
-    let customers: BTreeSet<&str> = events
+    let customers: BTreeSet<&str> = subjects
         .iter()
-        .filter_map(
-            |event| match outbox_messages::subject_of(&event.event)?.whom {
-                outbox_messages::Whom::Customer(customer_id) => Some(customer_id),
-                outbox_messages::Whom::OrderOf(_) => None,
-            },
-        )
+        .flatten()
+        .filter_map(|subject| match subject.whom {
+            outbox_messages::Whom::Customer(customer_id) => Some(customer_id),
+            outbox_messages::Whom::OrderOf(_) => None,
+        })
         .collect();
     if customers.is_empty() {
         return Ok(HashMap::new());

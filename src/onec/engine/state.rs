@@ -36,6 +36,10 @@ pub(super) async fn load(
         .map(|customer| StreamId::cashback(customer))
         .collect();
     let stream_ids: Vec<&str> = streams.iter().map(StreamId::as_str).collect();
+    let stream_type = streams
+        .first()
+        .expect("a chunk holds at least one item")
+        .stream_type();
     let keys: Vec<&str> = items
         .iter()
         .map(|item| item.idempotency.key.as_str())
@@ -51,7 +55,7 @@ pub(super) async fn load(
     )
     .bind(STREAM_CLAIM_NAMESPACE)
     .bind(&stream_ids)
-    .bind("cashback")
+    .bind(stream_type)
     .bind(&customer_list)
     .bind(store.currency.code())
     .bind(&keys)
